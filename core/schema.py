@@ -1,0 +1,108 @@
+"""Helpers for the config schemas each channel and provider kind declares with DRF serializers.
+
+One serializer per kind is the single schema every interface reuses: the services validate with it,
+REST and OpenAPI expose it, GraphQL and the admin map their inputs onto it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from core.errors import ValidationError
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turns DRF's nested error structure into {"dotted.path": [messages]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, Mapping):
+        for key, value in errors.items():
+            name = "" if key == "non_field_errors" else str(key)
+            path = ".".join(part for part in (prefix, name) if part)
+            flat.update(flatten_errors(value, path))
+    elif isinstance(errors, list) and errors and all(isinstance(item, str) for item in errors):
+        flat.setdefault(prefix, []).extend(str(item) for item in errors)
+    elif isinstance(errors, list):
+        for index, value in enumerate(errors):
+            if value:
+                flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+    elif errors:
+        flat.setdefault(prefix, []).append(str(errors))
+    return flat
+
+
+def validate_with(serializer_class: type[serializers.Serializer], data: Any, *, field: str) -> dict[str, Any]:
+    """Validates `data` with a serializer, raising one ValidationError whose paths start with `field`."""
+    if not isinstance(data, Mapping):
+        raise ValidationError.for_field(field, "Expected a JSON object.")
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        fields = flatten_errors(serializer.errors, field)
+        raise ValidationError(
+            f"Invalid {field}: " + "; ".join(f"{k}: {v[0]}" for k, v in fields.items()), fields=fields
+        )
+    return dict(serializer.validated_data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not declare, so a typo such as `passwrod` is an error rather than ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def no_crlf(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise serializers.ValidationError("Must not contain line breaks.")
+    return value
+
+
+def hostname(value: str) -> str:
+    """A DNS name or an IP literal, as a relay or SMTP host must be."""
+    candidate = value.strip().strip("[]")
+    try:
+        ipaddress.ip_address(candidate)
+        return candidate
+    except ValueError:
+        pass
+    labels = candidate.rstrip(".").split(".")
+    if not candidate or len(candidate) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise serializers.ValidationError("Enter a valid host name or IP address.")
+    return candidate
+
+
+class HostnameField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 253)
+        super().__init__(**kwargs)
+        self.validators.append(hostname)
+
+    def to_internal_value(self, data: Any) -> str:
+        return hostname(super().to_internal_value(data))
+
+
+class PortField(serializers.IntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=65535, **kwargs)
+
+
+class SecretField(serializers.CharField):
+    """Write-only: accepted on input, never rendered on output."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 4096)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
