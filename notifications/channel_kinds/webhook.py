@@ -22,7 +22,7 @@ METHODS = ("POST", "PUT", "PATCH")
 
 class WebhookConfigSerializer(StrictSerializer):
     url = serializers.URLField(max_length=2048, help_text="http(s) URL; its query string is kept.")
-    method = serializers.ChoiceField(choices=METHODS, default="POST")
+    method = serializers.ChoiceField(choices=METHODS, default="POST", help_text="Case-insensitive.")
     headers = serializers.DictField(
         child=serializers.CharField(max_length=4096, allow_blank=True, trim_whitespace=False, validators=[no_crlf]),
         required=False,
@@ -38,13 +38,15 @@ class WebhookConfigSerializer(StrictSerializer):
     )
     signing_secret = SecretField(min_length=16, allow_null=True, help_text="Write-only. Enables the signature headers.")
 
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("method"), str):
+            data = {**data, "method": data["method"].upper()}
+        return super().to_internal_value(data)
+
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("The URL must use http or https.")
         return value
-
-    def validate_method(self, value: str) -> str:
-        return value.upper()
 
     def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
         errors = {}
