@@ -37,10 +37,14 @@ def actor_name(actor: Any) -> str:
     return actor.get_username() if getattr(actor, "is_authenticated", False) else "anonymous"
 
 
-def require_permission(actor: Any, *perms: str) -> None:
-    """Raises NotAuthenticated for anonymous actors and PermissionDenied when any perm is missing."""
+def require_permission(actor: Any, *perms: str, obj: Any = None) -> None:
+    """Raises NotAuthenticated for anonymous actors and PermissionDenied when any perm is missing.
+
+    With `obj`, a perm held for all objects or for that object alone (an object-permission backend;
+    Django's ModelBackend grants none per object) suffices.
+    """
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise NotAuthenticated("Authentication is required.")
-    missing = [perm for perm in perms if not actor.has_perm(perm)]
+    missing = [perm for perm in perms if not (actor.has_perm(perm) or (obj is not None and actor.has_perm(perm, obj)))]
     if missing:
         raise PermissionDenied(f"You lack the permission {missing[0]}.")

@@ -22,3 +22,35 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type}:{self.object_id}"
+
+
+class ApiToken(models.Model):
+    """A named bearer token of one user for the REST and GraphQL APIs.
+
+    Only the SHA-256 digest of the token is stored. The token is 256 bits from `secrets`, so a fast
+    unsalted hash is enough: nobody can guess or brute-force a preimage, unlike a human password, and
+    a single indexed lookup by digest keeps authentication one query. `prefix` is shown to tell
+    tokens apart and is useless for authenticating.
+    """
+
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.pk} {self.prefix}... user={self.user_id}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

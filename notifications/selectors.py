@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from core.actors import require_permission
 from core.errors import NotFound
 from notifications.channel_kinds import get_kind
+from notifications.event_types import EventType, registered_event_types
 from notifications.models import Channel, Delivery, Event, Rule
 
 
@@ -67,3 +68,25 @@ def delivery_get(*, actor: Any, delivery_id: Any) -> Delivery:
         delivery_id,
         "Delivery",
     )
+
+
+def event_type_list(*, actor: Any, search: str = "") -> list[EventType]:
+    """The registered event types, for anyone who may see events (viewers, writers, publishers).
+
+    `search` keeps the types whose code or description contains it (case-insensitive).
+    """
+    require_permission(actor, "notifications.view_event")
+    needle = search.lower()
+    return [
+        event_type
+        for event_type in registered_event_types().values()
+        if needle in event_type.code.lower() or needle in event_type.description.lower()
+    ]
+
+
+def event_type_get(*, actor: Any, code: str) -> EventType:
+    require_permission(actor, "notifications.view_event")
+    try:
+        return registered_event_types()[code]
+    except KeyError:
+        raise NotFound(f"Event type {code!r} is not registered.") from None

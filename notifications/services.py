@@ -1,20 +1,34 @@
-"""Writes for channels and rules. Every interface (REST, GraphQL, admin, CLI) calls these."""
+"""Writes for channels, rules, events and deliveries. Every interface (REST, GraphQL, admin, CLI) calls these."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.db.models.deletion import ProtectedError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from core.actors import require_permission
 from core.errors import Conflict, ErrorCode, ValidationError
 from core.services import audit_entry_create
 from notifications import rendering
 from notifications.channel_kinds import get_kind
-from notifications.event_types import get_event_type
-from notifications.models import Channel, Rule
-from notifications.selectors import channel_get, rule_get
+from notifications.channel_kinds.email import NO_SMTP_PROVIDER
+from notifications.delivery import Outcome, attempt_send, template_context
+from notifications.event_types import NOTIFICATION_TEST, get_event_type, validate_payload
+from notifications.models import Channel, ChannelType, Delivery, DeliveryStatus, Event, Rule
+from notifications.selectors import channel_get, delivery_get, rule_get
+from notifications.tasks import deliver
+from providers.sender_cache import get_smtp_sender
+
+logger = logging.getLogger(__name__)
+
+TEST_MESSAGE_MAX_CHARS = 5000
 
 _UNSET: Any = object()
 
@@ -257,3 +271,273 @@ def rule_delete(*, actor: Any, rule_id: Any) -> None:
     rule = rule_get(actor=actor, rule_id=rule_id)
     rule.delete()
     audit_entry_create(actor=actor, action="rule.delete", object_type="rule", object_id=rule_id)
+
+
+# --- Events and deliveries ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmitResult:
+    """`created` is False when the idempotency key was seen: `event` is then the first one."""
+
+    event: Event
+    deliveries: list[Delivery]
+    created: bool
+
+
+class ValidateError(TypedDict):
+    code: str
+    message: str
+
+
+class ChannelValidateResult(TypedDict):
+    success: bool
+    delivered_at: datetime | None
+    error: ValidateError | None
+
+
+class RenderedPreview(TypedDict):
+    subject: str | None
+    body: str
+
+
+class RuleValidateResult(TypedDict):
+    matched: bool
+    rendered: RenderedPreview | None
+    sent: bool
+    error: ValidateError | None
+
+
+def _clean_idempotency_key(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 255:
+        raise ValidationError.for_field("idempotency_key", "Expected a string of at most 255 characters.")
+    return value
+
+
+def _clean_occurred_at(value: Any) -> datetime:
+    if value is None:
+        return timezone.now()
+    parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValidationError.for_field("occurred_at", "Expected an ISO 8601 date-time.")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def _enqueue_on_commit(delivery_ids: list[str]) -> None:
+    """Transactional outbox: the tasks go out only once the rows they name are committed.
+
+    An enqueue that fails (broker down) is logged by Django and left to the sweeper.
+    """
+
+    def enqueue() -> None:
+        for delivery_id in delivery_ids:
+            deliver.apply_async(args=[delivery_id])
+
+    if delivery_ids:
+        transaction.on_commit(enqueue, robust=True)
+
+
+def _existing_emit(key: str) -> EmitResult:
+    event = Event.objects.get(idempotency_key=key)
+    return EmitResult(event=event, deliveries=list(event.deliveries.all()), created=False)
+
+
+def _rule_fires(rule: Rule, context: dict[str, Any], event: Event) -> bool:
+    if not rule.condition:
+        return True
+    try:
+        return rendering.evaluate_condition(rule.condition, context)
+    except rendering.RenderError:
+        # No payload content in the log: the condition's error message could quote it.
+        logger.warning(
+            "Rule condition failed to evaluate; the rule does not fire",
+            extra={"rule_id": str(rule.id), "event_id": str(event.id), "event_type": event.event_type},
+        )
+        return False
+
+
+@transaction.atomic
+def emit(
+    *,
+    actor: Any,
+    event_type: str,
+    payload: Any,
+    idempotency_key: str | None = None,
+    occurred_at: datetime | str | None = None,
+) -> EmitResult:
+    """Stores an event and one delivery per matching rule, and queues them once committed.
+
+    A repeated idempotency key returns the first event and its deliveries and queues nothing; two
+    concurrent emits with one key are settled by the unique constraint. Matching costs one query
+    however many rules there are.
+    """
+    require_permission(actor, "notifications.add_event")
+    validate_payload(event_type, payload)
+    key = _clean_idempotency_key(idempotency_key)
+    event = Event(
+        event_type=event_type, payload=payload, idempotency_key=key, occurred_at=_clean_occurred_at(occurred_at)
+    )
+    if key is None:
+        event.save()
+    else:
+        try:
+            with transaction.atomic():
+                event.save()
+        except IntegrityError:
+            return _existing_emit(key)
+    rules = Rule.objects.filter(event_type=event_type, enabled=True, channel__enabled=True).select_related("channel")
+    deliveries = []
+    for rule in rules:
+        context = template_context(
+            event_type=event_type,
+            payload=payload,
+            event_id=event.id,
+            timestamp=event.occurred_at,
+            rule=rule,
+            channel=rule.channel,
+        )
+        if _rule_fires(rule, context, event):
+            deliveries.append(Delivery(event=event, rule=rule, channel=rule.channel))
+    if deliveries:
+        Delivery.objects.bulk_create(deliveries)
+    _enqueue_on_commit([str(delivery.id) for delivery in deliveries])
+    return EmitResult(event=event, deliveries=deliveries, created=True)
+
+
+@transaction.atomic
+def delivery_retry(*, actor: Any, delivery_id: Any) -> Delivery:
+    """Replays a failed or skipped delivery: back to pending (its attempt count kept), queued on commit."""
+    require_permission(actor, "notifications.change_delivery")
+    delivery = delivery_get(actor=actor, delivery_id=delivery_id)
+    delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
+        raise Conflict(
+            f"Only a failed or skipped delivery can be retried; this one is {delivery.status}.",
+            code=ErrorCode.DELIVERY_NOT_RETRYABLE,
+        )
+    previous = delivery.status
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = None
+    delivery.claimed_at = None
+    delivery.failure_stage = ""
+    delivery.skip_reason = ""
+    delivery.save()
+    audit_entry_create(
+        actor=actor,
+        action="delivery.retry",
+        object_type="delivery",
+        object_id=delivery.pk,
+        detail={"previous_status": previous, "attempts": delivery.attempts},
+    )
+    _enqueue_on_commit([str(delivery.pk)])
+    return delivery
+
+
+def _error(code: str, message: str) -> ValidateError:
+    return {"code": code, "message": message}
+
+
+def _outcome_error(outcome: Outcome) -> ValidateError | None:
+    if outcome.status == "sent":
+        return None
+    if outcome.skip_reason == NO_SMTP_PROVIDER:
+        return _error(ErrorCode.NO_SMTP_PROVIDER, "No SMTP provider is configured and the channel has no smtp block.")
+    return _error(outcome.error_code, outcome.error_message)
+
+
+def channel_validate(*, actor: Any, channel_id: Any, test_message: Any) -> ChannelValidateResult:
+    """Sends a `notification.test` message now, through the same path as deliveries (SSRF guard
+    included). Reports the outcome; the remote server's response body is never returned."""
+    require_permission(actor, "notifications.change_channel")
+    if not isinstance(test_message, str):
+        raise ValidationError.for_field("test_message", "Expected a string.")
+    if len(test_message) > TEST_MESSAGE_MAX_CHARS:
+        raise ValidationError.for_field("test_message", f"At most {TEST_MESSAGE_MAX_CHARS} characters.")
+    channel = channel_get(actor=actor, channel_id=channel_id)
+    payload = {"message": test_message or NOTIFICATION_TEST.example["message"]}
+    outcome = attempt_send(
+        channel=channel,
+        event_type=NOTIFICATION_TEST.code,
+        payload=payload,
+        event_id=uuid.uuid4(),
+        timestamp=timezone.now(),
+        rule=None,
+        message_template="",
+        subject_template="",
+        delivery_id=str(uuid.uuid4()),
+    )
+    success = outcome.status == "sent"
+    audit_entry_create(
+        actor=actor,
+        action="channel.validate",
+        object_type="channel",
+        object_id=channel.pk,
+        detail={"success": success, "error_code": outcome.error_code},
+    )
+    return {
+        "success": success,
+        "delivered_at": timezone.now() if success else None,
+        "error": _outcome_error(outcome),
+    }
+
+
+def rule_validate(*, actor: Any, rule_id: Any, payload: Any = None, send: bool = False) -> RuleValidateResult:
+    """A dry run: evaluates the condition and renders subject and body, with the event type's example
+    payload when none is given. With `send`, a matching rule's message also goes out (which needs
+    notifications.change_rule; the dry run needs only view)."""
+    rule = rule_get(actor=actor, rule_id=rule_id)
+    if send:
+        require_permission(actor, "notifications.change_rule")
+    event_type = get_event_type(rule.event_type)
+    if payload is None:
+        payload = event_type.example
+    else:
+        validate_payload(rule.event_type, payload)
+    event_id, timestamp = uuid.uuid4(), timezone.now()
+    channel = rule.channel
+    kind = get_kind(channel.channel_type)
+    context = template_context(
+        event_type=rule.event_type,
+        payload=payload,
+        event_id=event_id,
+        timestamp=timestamp,
+        rule=rule,
+        channel=channel,
+        sender=get_smtp_sender(),
+    )
+    result: RuleValidateResult = {"matched": True, "rendered": None, "sent": False, "error": None}
+    if rule.condition:
+        try:
+            result["matched"] = rendering.evaluate_condition(rule.condition, context)
+        except rendering.RenderError as exc:
+            result["matched"] = False
+            result["error"] = _error(exc.code, str(exc))
+    try:
+        rendered = kind.render(
+            channel=channel,
+            message_template=rule.message_template,
+            subject_template=rule.subject_template,
+            context=context,
+        )
+    except rendering.RenderError as exc:
+        result["error"] = result["error"] or _error(exc.code, str(exc))
+        return result
+    subject = rendered.subject if channel.channel_type == ChannelType.EMAIL else None
+    result["rendered"] = {"subject": subject, "body": rendered.body}
+    if send and result["matched"]:
+        outcome = attempt_send(
+            channel=channel,
+            event_type=rule.event_type,
+            payload=payload,
+            event_id=event_id,
+            timestamp=timestamp,
+            rule=rule,
+            message_template=rule.message_template,
+            subject_template=rule.subject_template,
+            delivery_id=str(uuid.uuid4()),
+        )
+        result["sent"] = outcome.status == "sent"
+        result["error"] = _outcome_error(outcome)
+    return result

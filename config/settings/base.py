@@ -52,7 +52,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.admin_site.NotificationAdminConfig",  # django.contrib.admin with our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "graphene_django",
     "core",
     "providers",
@@ -136,23 +137,74 @@ WHITENOISE_USE_FINDERS = DEBUG
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        # Appends a record's `extra` facts as key=value, e.g. the SMTP provider status at start-up.
+        "plain": {"()": "core.logfmt.KeyValueFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that its WWW-Authenticate challenge turns "not authenticated" into 401, not 403.
+        "core.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notification service API",
+    "DESCRIPTION": (
+        "Channels, rules, the SMTP provider, events and deliveries. Authenticate with a session (and its "
+        "CSRF token) or `Authorization: Bearer <token>`; every error body is `{code, message, fields?}`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1/notifications/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Enums stay inline: the per-type variants of channels and providers each have a one-value enum
+    # for their discriminator, which the default enum-extraction hook cannot name without clashes.
+    "POSTPROCESSING_HOOKS": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- GraphQL (/graphql/) --------------------------------------------------------------------
+GRAPHENE = {
+    "SCHEMA": "config.schema.schema",
+    "SCHEMA_OUTPUT": "schema.graphql",
+    # The largest page of a connection, and its size when neither `first` nor `last` is given.
+    "RELAY_CONNECTION_MAX_LIMIT": env_int("GRAPHQL_MAX_PAGE_SIZE", 100),
+    "MIDDLEWARE": [],
+}
+GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 20)
+
 # --- Celery -------------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),
     }
 else:
     # A claimed-but-unacknowledged task comes back after this long (acks_late).
@@ -180,8 +232,17 @@ SALT_KEY = env_str("SALT_KEY", "notification-service")
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_RETRY_BASE_SECONDS = float(env_str("NOTIFICATION_RETRY_BASE_SECONDS", "5"))
 NOTIFICATION_RETRY_MAX_SECONDS = float(env_str("NOTIFICATION_RETRY_MAX_SECONDS", "3600"))
+# Share of each backoff step that is random: 1 is full jitter, 0 a fixed exponential ladder.
+NOTIFICATION_RETRY_JITTER = float(env_str("NOTIFICATION_RETRY_JITTER", "1"))
 NOTIFICATION_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATION_SWEEP_INTERVAL_SECONDS", 60)
 NOTIFICATION_SWEEP_AGE_SECONDS = env_int("NOTIFICATION_SWEEP_AGE_SECONDS", 300)
+CELERY_BEAT_SCHEDULE = {
+    # Re-enqueues deliveries whose task was lost (see notifications.delivery.delivery_sweep).
+    "notification-delivery-sweep": {
+        "task": "notifications.sweep_deliveries",
+        "schedule": float(NOTIFICATION_SWEEP_INTERVAL_SECONDS),
+    },
+}
 NOTIFICATION_SENDER_CACHE_TTL_SECONDS = env_int("NOTIFICATION_SENDER_CACHE_TTL_SECONDS", 30)
 NOTIFICATION_SMTP_CA_BUNDLE = env_str("NOTIFICATION_SMTP_CA_BUNDLE") or None
 NOTIFICATION_WEBHOOK_ALLOWED_NETWORKS = env_list("NOTIFICATION_WEBHOOK_ALLOWED_NETWORKS")

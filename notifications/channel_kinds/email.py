@@ -1,16 +1,46 @@
-"""Email channels: through the channel's own SMTP block, or the runtime SMTP provider when it has none."""
+"""Email channels: through the channel's own SMTP block, or the runtime SMTP provider when it has none.
+
+A message has a text body (the rule's template, or a default listing the event) and an HTML
+alternative from the layout in templates/notifications/email/. Its Message-ID carries the delivery
+id, so the retries of one delivery are recognisably the same message.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import uuid
+from email.headerregistry import Address
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
 
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
 from rest_framework import serializers
 
 from core.errors import ValidationError
 from core.schema import HostnameField, PortField, SecretField, StrictSerializer, no_crlf
-from notifications.channel_kinds.base import ChannelKind, register
+from notifications import rendering
+from notifications.channel_kinds.base import (
+    ChannelKind,
+    RenderedMessage,
+    SendFailure,
+    SendResult,
+    redact,
+    register,
+)
+from providers.smtp import SmtpEndpoint, SmtpError, open_backend, send_messages
+
+if TYPE_CHECKING:
+    from notifications.models import Channel
+    from providers.sender_cache import SmtpSender
 
 DEFAULT_SUBJECT_TEMPLATE = "Notification: {{ event_type }}"
+DEFAULT_MESSAGE_TEMPLATE = (
+    "Event {{ event_type }} at {{ timestamp }}\n"
+    "{% for key, value in data|dictsort %}\n{{ key }}: {{ value }}{% endfor %}\n"
+)
+MESSAGE_ID_DOMAIN = "notification-service"
+NO_SMTP_PROVIDER = "no_smtp_provider"
 
 
 class EmailMessageSerializer(StrictSerializer):
@@ -57,10 +87,16 @@ class EmailPublicConfigSerializer(serializers.Serializer):
     auth = SmtpAuthPublicSerializer(allow_null=True)
 
 
+def message_id(delivery_id: str) -> str:
+    return f"<{delivery_id or uuid.uuid4()}@{MESSAGE_ID_DOMAIN}>"
+
+
 class EmailKind(ChannelKind):
     key = "email"
     config_serializer = EmailConfigSerializer
     public_serializer = EmailPublicConfigSerializer
+    span_name = "notification.send_rendered_email"
+    send_stage = "smtp_send"
 
     def split_secrets(self, validated: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         config = {"message": validated["message"], "smtp": validated.get("smtp"), "auth": None}
@@ -85,6 +121,85 @@ class EmailKind(ChannelKind):
             "smtp": config.get("smtp"),
             "auth": {"username": auth["username"], "has_password": bool(secrets.get("password"))} if auth else None,
         }
+
+    def skip_reason(self, *, channel: Channel, sender: SmtpSender | None) -> str:
+        return NO_SMTP_PROVIDER if not channel.config.get("smtp") and sender is None else ""
+
+    def secret_values(self, *, channel: Channel, sender: SmtpSender | None) -> list[str]:
+        values = [channel.secrets.get("password") or ""]
+        if sender is not None:
+            values += [sender.config.password, sender.config.username]
+        return values
+
+    def span_attributes(self, *, channel: Channel, event_type: str, sender: SmtpSender | None) -> dict[str, Any]:
+        source = "channel" if channel.config.get("smtp") else "provider" if sender is not None else "none"
+        return {"email_type": event_type, "provider_configured": sender is not None, "smtp_source": source}
+
+    def render(
+        self, *, channel: Channel, message_template: str, subject_template: str, context: dict[str, Any]
+    ) -> RenderedMessage:
+        subject_source = (
+            subject_template or channel.config["message"].get("subject_template") or DEFAULT_SUBJECT_TEMPLATE
+        )
+        subject = rendering.render_subject(subject_source, context)
+        layout = {
+            "body": rendering.render(message_template or DEFAULT_MESSAGE_TEMPLATE, context),
+            "subject": subject,
+            "event_type": context["event_type"],
+            "admin_panel_url": context.get("admin_panel_url", ""),
+        }
+        return RenderedMessage(
+            subject=subject,
+            body=render_to_string("notifications/email/layout.txt", layout),
+            html=render_to_string("notifications/email/layout.html", layout),
+        )
+
+    def _route(self, channel: Channel, sender: SmtpSender | None) -> tuple[SmtpEndpoint, str]:
+        """Where to connect and whom to send as: the channel's own block, else the provider."""
+        from_email = channel.config["message"].get("from_email") or ""
+        smtp = channel.config.get("smtp")
+        if smtp:
+            auth = channel.config.get("auth") or {}
+            endpoint = SmtpEndpoint(
+                host=smtp["host"],
+                port=smtp["port"],
+                tls=smtp["use_tls"],
+                timeout=smtp["timeout"],
+                username=auth.get("username", ""),
+                password=channel.secrets.get("password", "") if auth else "",
+            )
+            return endpoint, from_email
+        assert sender is not None, "skip_reason() rules out a provider-less channel"
+        return sender.endpoint, from_email or str(
+            Address(display_name=sender.config.from_name, addr_spec=sender.config.from_email)
+        )
+
+    def send(
+        self, *, channel: Channel, message: RenderedMessage, sender: SmtpSender | None, delivery_id: str
+    ) -> SendResult:
+        endpoint, from_email = self._route(channel, sender)
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.body,
+            from_email=from_email,
+            to=channel.config["message"]["to_emails"],
+            headers={"Message-ID": message_id(delivery_id), "Date": formatdate(usegmt=True)},
+        )
+        email.attach_alternative(message.html, "text/html")
+        secrets = self.secret_values(channel=channel, sender=sender)
+        try:
+            backend = open_backend(endpoint)
+            try:
+                send_messages(backend, [email])
+            finally:
+                with contextlib.suppress(Exception):  # the message is out; a failed QUIT changes nothing
+                    backend.close()
+        except SmtpError as exc:
+            text = redact(exc.message, secrets=secrets)
+            raise SendFailure(
+                text, code=exc.code, transient=exc.transient, status_code=exc.smtp_code, excerpt=text
+            ) from None
+        return SendResult(status_code=250, excerpt="")
 
 
 register(EmailKind())

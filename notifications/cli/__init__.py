@@ -6,4 +6,4 @@ whose verbs set `handler=<function(options) -> None>`, then list the module in G
 
 from __future__ import annotations
 
-GROUPS: list[str] = []
+GROUPS: list[str] = ["provider", "rotate_keys", "token", "channel", "rule", "event", "delivery"]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+
+from django.core.management.base import CommandError, CommandParser
+
+from core.errors import ErrorCode
 
 
 def emit_json(data: Any, stream: TextIO | None = None) -> None:
@@ -34,3 +38,17 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str, sort_keys=True)
     return str(value)
+
+
+def emit_error(code: str, message: str) -> None:
+    sys.stderr.write(f"error: {code}: {message}\n")
+
+
+class CliParser(CommandParser):
+    """Argument errors as one line with a code on stderr and exit status 2, not usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        if not self.called_from_command_line:  # call_command(): raise, as Django does
+            raise CommandError(f"Error: {message}")
+        emit_error(ErrorCode.VALIDATION_ERROR, f"{message} (see: {self.prog} --help)")
+        sys.exit(2)

@@ -1,0 +1,125 @@
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from core.errors import ErrorCode, NotAuthenticated, PermissionDenied, ValidationError
+from notifications.models import Delivery, DeliveryStatus, Event
+from notifications.services import emit
+from tests.notifications.builders import ACTOR, SESSION, rule, webhook_channel
+
+pytestmark = pytest.mark.django_db
+
+URL = "https://hooks.example.com/in"
+
+
+def test_emit_stores_the_event_and_one_pending_delivery_per_matching_rule(django_capture_on_commit_callbacks):
+    channel = webhook_channel(URL)
+    first, second = rule(channel, name="a"), rule(channel, name="b")
+    rule(channel, name="other type", event_type="session.terminated")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert result.created
+    assert result.event.payload == SESSION
+    assert {d.rule_id for d in result.deliveries} == {first.id, second.id}
+    assert all(d.status == DeliveryStatus.PENDING and d.attempts == 0 for d in result.deliveries)
+    assert Delivery.objects.filter(event=result.event).count() == 2
+    assert len(callbacks) == 1  # one on-commit enqueue for the whole batch
+
+
+def test_disabled_rules_and_rules_of_disabled_channels_do_not_match():
+    live, dead = webhook_channel(URL, name="live"), webhook_channel(URL, name="dead")
+    dead.enabled = False
+    dead.save()
+    kept = rule(live, name="kept")
+    rule(live, name="off", enabled=False)
+    rule(dead, name="on a disabled channel")
+
+    result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert [d.rule_id for d in result.deliveries] == [kept.id]
+
+
+@pytest.mark.parametrize("rules", [1, 50])
+def test_matching_costs_the_same_queries_whatever_the_number_of_rules(rules, django_assert_num_queries):
+    channel = webhook_channel(URL)
+    for index in range(rules):
+        rule(channel, name=f"r{index}", condition="status == 'RUNNING'")
+
+    # savepoint, insert event, select rules with their channels, bulk insert deliveries, release
+    with django_assert_num_queries(5):
+        result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert len(result.deliveries) == rules
+
+
+def test_an_idempotency_key_seen_before_returns_the_first_event_and_queues_nothing(
+    django_capture_on_commit_callbacks,
+):
+    rule(webhook_channel(URL))
+    first = emit(actor=ACTOR, event_type="session.started", payload=SESSION, idempotency_key="k-1")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = emit(actor=ACTOR, event_type="session.started", payload=SESSION, idempotency_key="k-1")
+
+    assert not again.created
+    assert again.event.pk == first.event.pk
+    assert [d.pk for d in again.deliveries] == [d.pk for d in first.deliveries]
+    assert callbacks == []
+    assert Event.objects.count() == 1 and Delivery.objects.count() == 1
+
+
+def test_conditions_decide_which_rules_fire():
+    channel = webhook_channel(URL)
+    running = rule(channel, name="running", condition="status == 'RUNNING'")
+    rule(channel, name="batch only when interactive", condition="session_type == 'interactive'")
+
+    result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert [d.rule_id for d in result.deliveries] == [running.id]
+
+
+def test_a_condition_that_errors_does_not_fire_and_is_logged_without_payload(caplog):
+    channel = webhook_channel(URL)
+    # Valid against the example payload (session_name is set there) but not against this event.
+    rule(channel, name="fragile", condition="session_name.startswith('train')")
+    steady = rule(channel, name="steady")
+    payload = {**SESSION, "session_id": "very-private-session-id"}
+
+    with caplog.at_level(logging.WARNING, logger="notifications.services"):
+        result = emit(actor=ACTOR, event_type="session.started", payload=payload)
+
+    assert [d.rule_id for d in result.deliveries] == [steady.id]
+    assert "condition failed" in caplog.text
+    assert "very-private-session-id" not in caplog.text
+
+
+def test_the_payload_is_checked_against_the_event_type():
+    with pytest.raises(ValidationError) as error:
+        emit(actor=ACTOR, event_type="session.started", payload={**SESSION, "surprise": 1})
+    assert "payload.surprise" in error.value.fields
+
+    with pytest.raises(ValidationError) as error:
+        emit(actor=ACTOR, event_type="no.such.type", payload={})
+    assert "event_type" in error.value.fields
+    assert Event.objects.count() == 0
+
+
+def test_occurred_at_defaults_to_now_and_accepts_iso_strings():
+    result = emit(actor=ACTOR, event_type="session.started", payload=SESSION, occurred_at="2026-01-13T09:30:00Z")
+    assert result.event.occurred_at == datetime(2026, 1, 13, 9, 30, tzinfo=UTC)
+
+    with pytest.raises(ValidationError) as error:
+        emit(actor=ACTOR, event_type="session.started", payload=SESSION, occurred_at="yesterday")
+    assert error.value.code == ErrorCode.VALIDATION_ERROR and "occurred_at" in error.value.fields
+
+
+def test_emitting_needs_the_add_event_permission(make_user, anonymous):
+    with pytest.raises(NotAuthenticated):
+        emit(actor=anonymous, event_type="session.started", payload=SESSION)
+    with pytest.raises(PermissionDenied):
+        emit(actor=make_user("NotificationViewer"), event_type="session.started", payload=SESSION)
+
+    assert emit(actor=make_user("EventPublisher"), event_type="session.started", payload=SESSION).created

@@ -1,0 +1,1 @@
+"""Reusable test helpers: real servers and collectors that several test packages share."""
