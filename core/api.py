@@ -2,15 +2,18 @@
 
 Every 4xx and 5xx body is ``{"code": ..., "message": ..., "fields"?: {"dotted.path": [...]}}``.
 `exception_handler` maps DomainError (by code) and DRF's own exceptions (by class) onto it, and
-`page_not_found` / `server_error` do the same for Django's 404 and 500 under /api/.
+`bad_request`, `permission_denied`, `page_not_found` and `server_error` do the same for Django's own
+400, 403, 404 and 500 under /api/.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import sys
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +23,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.fields import IsoDateTimeField
@@ -33,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.errors import Conflict, DomainError, ErrorCode
-from core.schema import flatten_errors
+from core.schema import StrictSerializer, flatten_errors
 
 logger = logging.getLogger("api")
 
@@ -157,6 +161,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a disallowed Host header, a suspicious request): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body(ErrorCode.PARSE_ERROR, "The request is malformed."), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 403 outside DRF's views: JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body(ErrorCode.PERMISSION_DENIED, "Permission denied."), status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -303,6 +321,20 @@ class AutoSchema(SpectacularAutoSchema):
     A GET on a collection path (no path parameter) is a paginated list.
     """
 
+    def get_serializer_name(self, serializer: serializers.Serializer, direction: str) -> str:
+        """Component names without the Input/Output suffixes of the view-side serializer classes."""
+        return re.sub(r"(Input|Output)$", "", super().get_serializer_name(serializer, direction))
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        """Request bodies of StrictSerializers refuse unknown keys: say so in the schema."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        if isinstance(serializer, StrictSerializer):
+            if schema.get("description") == inspect.cleandoc(StrictSerializer.__doc__ or ""):
+                del schema["description"]
+            if direction == "request":
+                schema["additionalProperties"] = False
+        return schema
+
     def get_description(self) -> str:
         """The summary and description come from extend_schema; base-class docstrings are for developers."""
         return ""
@@ -423,4 +455,9 @@ class ApiView(generics.GenericAPIView):
 @csrf_exempt  # a 404 changes nothing; without this a POST with a session cookie would get Django's HTML 403
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """Any /api/ path no route matches (routed here before the admin's catch-all can claim it)."""
-    return JsonResponse(error_body(ErrorCode.NOT_FOUND, f"No route for {request.path}."), status=404)
+    message = f"No route for {request.path}."
+    if not request.path.endswith("/"):
+        with suppress(Resolver404):
+            if resolve(f"{request.path}/").func is not api_not_found:
+                message += f" API paths end with a slash: {request.path}/"
+    return JsonResponse(error_body(ErrorCode.NOT_FOUND, message), status=404)

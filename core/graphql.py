@@ -30,6 +30,7 @@ from graphene.utils.str_converters import to_camel_case
 from graphene_django import DjangoConnectionField
 from graphene_django.views import GraphQLView, HttpError
 from graphql import (
+    ExecutionResult,
     FieldNode,
     FragmentSpreadNode,
     GraphQLError,
@@ -44,7 +45,7 @@ from graphql import (
 )
 from graphql.language import SKIP, ValueNode, VisitorAction
 from graphql.validation import MaxIntrospectionDepthRule
-from graphql_relay import from_global_id
+from graphql_relay import cursor_to_offset, from_global_id
 
 from core.errors import DomainError, ErrorCode, NotFound, ValidationError
 from core.tokens import user_for_bearer_token
@@ -300,6 +301,9 @@ class PageConnectionField(DjangoConnectionField):
             value = args.get(name)
             if value is not None and not 0 <= value <= max_limit:
                 raise ValidationError.for_field(name, f"A page holds 0 to {max_limit} objects.")
+        for name in ("after", "before"):
+            if args.get(name) is not None and cursor_to_offset(args[name]) is None:
+                raise ValidationError.for_field(name, "Not a cursor of this connection.")
         if args.get("offset") is not None:
             if args["offset"] < 0:
                 raise ValidationError.for_field("offset", "The offset cannot be negative.")
@@ -363,7 +367,28 @@ class QueryLimitsRule(ValidationRule):
                     self._walk(fragment.selection_set, depth, fragments | {name})
 
 
-VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule)
+NUL_MESSAGE = "Strings must not contain NUL (U+0000) characters."
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+class NoNulCharactersRule(ValidationRule):
+    """Refuses NUL in string literals, which no text column can store (the view checks variables)."""
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        if "\x00" in node.value:
+            self.report_error(GraphQLError(NUL_MESSAGE, node))
+
+
+VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule, NoNulCharactersRule)
 
 
 # --- The view ----------------------------------------------------------------------------------
@@ -414,10 +439,14 @@ class GraphQLAPIView(GraphQLView):
             if reason:
                 raise _http_error(403, f"CSRF check failed: {reason}")
 
-    def execute_graphql_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def execute_graphql_request(
+        self, request: HttpRequest, data: Any, query: str | None, variables: Any, *args: Any, **kwargs: Any
+    ) -> ExecutionResult | None:
         if not request.user.is_authenticated:
             raise _http_error(401, "Authentication is required.")
-        return super().execute_graphql_request(request, *args, **kwargs)
+        if _contains_nul(variables):
+            return ExecutionResult(errors=[GraphQLError(NUL_MESSAGE)])
+        return super().execute_graphql_request(request, data, query, variables, *args, **kwargs)
 
     @staticmethod
     def format_error(error: Exception) -> dict[str, Any]:

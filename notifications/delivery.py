@@ -24,7 +24,7 @@ from core.errors import DomainError, ErrorCode
 from core.telemetry import tracer
 from notifications import rendering
 from notifications.channel_kinds import get_kind
-from notifications.channel_kinds.base import RenderedMessage, SendFailure, redact
+from notifications.channel_kinds.base import SendFailure, redact
 from notifications.models import (
     AttemptOutcome,
     Channel,
@@ -46,7 +46,7 @@ SWEEP_BATCH = 500
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one try came to. `error_message` and `excerpt` are redacted; `rendered` is never stored."""
+    """What one try came to. `error_message` and `excerpt` are redacted already."""
 
     status: str  # sent | skipped | failed
     failure_stage: str = ""
@@ -57,7 +57,6 @@ class Outcome:
     status_code: int | None = None
     excerpt: str = ""
     retry_after: float | None = None
-    rendered: RenderedMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -163,9 +162,8 @@ def _run(
             status_code=exc.status_code,
             excerpt=exc.excerpt,
             retry_after=exc.retry_after,
-            rendered=rendered,
         )
-    return Outcome(status="sent", status_code=result.status_code, excerpt=result.excerpt, rendered=rendered)
+    return Outcome(status="sent", status_code=result.status_code, excerpt=result.excerpt)
 
 
 def attempt_send(

@@ -225,8 +225,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # `manage.py notification rotate-keys` (run at every start) re-encrypts under the active key.
 NOTIFICATION_ENCRYPTION_KEY = env_str("NOTIFICATION_ENCRYPTION_KEY")
 NOTIFICATION_ENCRYPTION_DEPRECATED_KEYS = env_list("NOTIFICATION_ENCRYPTION_DEPRECATED_KEYS")
-# Required by django-fernet-encrypted-fields even though our fields bring their own keys.
-SALT_KEY = env_str("SALT_KEY", "notification-service")
 
 # --- Delivery -------------------------------------------------------------------------------
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)

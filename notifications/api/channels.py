@@ -66,7 +66,7 @@ def _variants(base: type[serializers.Serializer], suffix: str, config_of: Any) -
             {
                 "channel_type": serializers.ChoiceField(choices=[key]),
                 "config": config_of(kind),
-                "__doc__": f"A {key} channel.",
+                "__doc__": f"A channel of type {key}.",
             },
         )
         for key, kind in sorted(registered_kinds().items())

@@ -96,7 +96,19 @@ class EventListApi(ApiView):
     ordering_fields = ["received_at", "occurred_at"]
     pagination_class = EventCursorPagination
 
-    @extend_schema(tags=TAGS, summary="List events", description="Newest first by default.", responses=EventOutput)
+    @extend_schema(
+        tags=TAGS,
+        summary="List events",
+        description="Newest first by default.",
+        responses=EventOutput,
+        examples=[
+            OpenApiExample(
+                "Event",
+                value={key: value for key, value in EVENT_OUTPUT_EXAMPLE.items() if key != "deliveries"},
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         return self.list_response(event_list(actor=request.user), EventOutput)
 

@@ -98,6 +98,17 @@ class ProviderConfigField(serializers.DictField):
 
 
 class ProviderConfigUpdateInput(StrictSerializer):
+    # PATCH replaces the whole config, so `config` stays required. DRF and drf-spectacular make the
+    # body of a PATCH partial (every field optional); this serializer is never partial.
+
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value: bool) -> None:
+        pass
+
     provider = serializers.CharField(
         required=False, help_text=f"The kind of `config` ({', '.join(_KINDS)}); another than the stored one is a 409."
     )

@@ -100,14 +100,15 @@ class ResponseLog:
         )
 
     def leaks(self, responses: list[RecordedResponse] | None = None) -> list[str]:
-        found = []
-        for response in self.responses if responses is None else responses:
-            for secret in self.secrets:
-                if secret in response.body:
-                    found.append(
-                        f"{response.test}: {response.method} {response.path} -> {response.status} holds {secret!r}"
-                    )
-        return found
+        secrets = sorted(self.secrets, key=len, reverse=True)
+        if not secrets:
+            return []
+        pattern = re.compile("|".join(re.escape(secret) for secret in secrets))
+        return [
+            f"{response.test}: {response.method} {response.path} -> {response.status} holds {match.group()!r}"
+            for response in (self.responses if responses is None else responses)
+            for match in pattern.finditer(response.body)
+        ]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.urls import handler404, handler500
+from config.urls import handler400, handler403, handler404, handler500
 from config.urls import urlpatterns as real_urlpatterns
 
 SECRET_DETAIL = "detail-only-the-log-may-hold"
@@ -26,4 +26,4 @@ urlpatterns = [
     path("api/plain-boom/", failing_view),
     *real_urlpatterns,
 ]
-__all__ = ["handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]

@@ -29,6 +29,12 @@ def test_unknown_api_paths_are_json_404s(superuser_client):
         assert response.json() == {"code": "NOT_FOUND", "message": f"No route for {path}."}
 
 
+def test_a_path_without_its_trailing_slash_gets_a_hint(superuser_client):
+    response = superuser_client.post(f"{API}channels", {})
+    assert response.status_code == 404
+    assert response.json()["message"].endswith(f"API paths end with a slash: {API}channels/")
+
+
 def test_a_missing_object_is_not_found(superuser_client):
     response = superuser_client.get(f"{API}channels/00000000-0000-4000-8000-000000000000/")
     assert response.status_code == 404

@@ -17,6 +17,8 @@ from notifications.channel_kinds.base import SendFailure
 from notifications.channel_kinds.webhook import WebhookKind, content_type_for, http_session, retry_after_seconds
 from notifications.models import Channel
 from notifications.rendering import build_context
+from tests.support.http import QuickStopHTTPServer
+from tests.support.smtp import make_self_signed_cert
 
 KIND = WebhookKind()
 TOKEN = "Bearer very-secret-token"
@@ -232,3 +234,23 @@ def test_one_pooled_session_per_process_that_keeps_no_cookies(webhook_receiver):
     send(target)
     assert "Cookie" not in receiver.requests[1].headers
     assert len(http_session().cookies) == 0
+
+
+def test_https_to_a_pinned_address_still_checks_the_certificate_against_the_host_name(tmp_path, monkeypatch):
+    cert = make_self_signed_cert(tmp_path)  # valid for "localhost" and 127.0.0.1
+    server = QuickStopHTTPServer(host="127.0.0.1", port=0, ssl_context=cert.server_context())
+    server.expect_request("/hook").respond_with_data("ok")
+    server.start()
+    try:
+        url = f"https://localhost:{server.port}/hook"
+        with pytest.raises(SendFailure) as error:
+            send(channel(url))
+        assert (error.value.code, error.value.transient) == (ErrorCode.WEBHOOK_CONNECT_FAILED, False)
+        assert "certificate not trusted" in error.value.message
+
+        monkeypatch.setattr(http_session(), "verify", str(cert.cert_path))  # trust the test CA
+        assert send(channel(url)).status_code == 200
+        (request, _), *_ = server.log
+        assert request.headers["Host"] == f"localhost:{server.port}"
+    finally:
+        server.stop()

@@ -143,3 +143,32 @@ def test_patch_with_bad_input_changes_nothing(superuser_client, webhook_channel)
     webhook_channel.refresh_from_db()
     assert webhook_channel.name == "ops-webhook"
     assert webhook_channel.config["url"] == "https://hooks.example.com/in?team=ops"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("events/", {"event_type": "notification.test", "payload": {"message": "a\x00b"}}, "payload.message"),
+        ("channels/", {"name": "a\x00", "channel_type": "webhook", "config": webhook_config()}, "name"),
+        ("channels/", _channel("webhook", {**webhook_config(), "headers": {"X-A": "\x00"}}), "config.headers.X-A"),
+    ],
+    ids=["in a payload", "in a name", "in a header value"],
+)
+def test_null_characters_are_refused_wherever_they_are(superuser_client, path, body, field):
+    before = _counts()
+    response = superuser_client.post(f"{API}{path}", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert _counts() == before
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "yesterday"])
+def test_a_date_time_filter_out_of_range_names_its_field(superuser_client, value):
+    response = superuser_client.get(f"{API}channels/", {"created_after": value})
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["created_after"]
+
+
+def test_a_date_time_filter_with_an_offset_postgresql_refuses_is_normalised(superuser_client, webhook_channel):
+    response = superuser_client.get(f"{API}deliveries/", {"created_before": "2999-01-01T00:00:00+21:05"})
+    assert response.status_code == 200

@@ -187,13 +187,23 @@ def test_deep_introspection_is_refused(as_user):
     assert "Maximum introspection depth exceeded" in gql.errors(query)[0]["message"]
 
 
-@pytest.mark.parametrize("arguments", ["first: 101", "last: 101", "first: -1", "offset: -1"])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "first: 101",
+        "last: 101",
+        "first: -1",
+        "offset: -1",
+        'after: "nope"',
+        'offset: 1, before: "YXJyYXljb25uZWN0aW9uOjA="',
+    ],
+)
 def test_page_size_is_limited(as_user, arguments):
     gql = as_user("NotificationViewer")
     body = gql.post(f"{{ notificationChannels({arguments}) {{ totalCount }} }}").json()
     assert body["data"] == {"notificationChannels": None}
     assert body["errors"][0]["extensions"]["code"] == "VALIDATION_ERROR"
-    assert body["errors"][0]["extensions"]["fields"][0]["field"] == arguments.split(":")[0]
+    assert body["errors"][0]["extensions"]["fields"][0]["field"] in arguments
 
 
 def test_a_page_defaults_to_the_maximum_size(as_user, settings):
@@ -204,3 +214,26 @@ def test_a_page_defaults_to_the_maximum_size(as_user, settings):
     assert settings.GRAPHENE["RELAY_CONNECTION_MAX_LIMIT"] == 100
     data = gql("{ notificationChannels { totalCount edges { node { name } } } }")["notificationChannels"]
     assert (data["totalCount"], len(data["edges"])) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($n: String) { notificationChannels(filter: {nameContains: $n}) { totalCount } }", {"n": "a\x00b"}),
+        (
+            'mutation($p: JSON!) { emitNotificationEvent(eventType: "notification.test", payload: $p) { __typename } }',
+            {"p": {"message": "a\x00b"}},
+        ),
+        ('{ notificationChannels(filter: {nameContains: "a\\u0000b"}) { totalCount } }', {}),
+    ],
+    ids=["variable", "nested-variable", "literal"],
+)
+def test_nul_characters_are_refused_before_they_reach_the_database(as_user, query, variables):
+    gql = as_user()
+    response = gql.post(query, variables)
+    (error,) = response.json()["errors"]
+    assert response.status_code == 400
+    assert (error["message"], error["extensions"]) == (
+        "Strings must not contain NUL (U+0000) characters.",
+        {"code": "VALIDATION_ERROR"},
+    )
