@@ -4,7 +4,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-from core.telemetry import configure_tracing  # noqa: E402
+from core.telemetry import configure_tracing
 
 configure_tracing()
 application = get_asgi_application()

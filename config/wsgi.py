@@ -4,7 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-from core.telemetry import configure_tracing  # noqa: E402
+from core.telemetry import configure_tracing
 
 # Before the handler loads its middleware, so the Django instrumentation sees every request.
 configure_tracing()

@@ -36,10 +36,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from core.auth import BEARER_CHALLENGE
 from core.errors import Conflict, DomainError, ErrorCode
 from core.schema import StrictSerializer, flatten_errors
 
-logger = logging.getLogger("api")
+logger = logging.getLogger(__name__)
 
 STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 400,
@@ -135,7 +136,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     set_rollback()
     request = context.get("request")
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=status_for(exc))
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": BEARER_CHALLENGE} if status == 401 else None
+        return Response(error_body(exc.code, exc.message, exc.fields), status=status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):

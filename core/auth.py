@@ -14,6 +14,8 @@ from rest_framework.request import Request
 
 from core.tokens import user_for_bearer_token
 
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
@@ -34,4 +36,4 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return user, None
 
     def authenticate_header(self, request: Request) -> str:
-        return f'{self.keyword} realm="api"'
+        return BEARER_CHALLENGE

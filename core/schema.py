@@ -106,3 +106,37 @@ class SecretField(serializers.CharField):
         kwargs.setdefault("trim_whitespace", False)
         kwargs.setdefault("style", {"input_type": "password"})
         super().__init__(**kwargs)
+
+
+def nul_path(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) holding U+0000, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = nul_path(str(key), path) or nul_path(item, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}")
+            if found:
+                return found
+    return None
+
+
+def reject_nul(value: Any, *, field: str) -> None:
+    found = nul_path(value, field)
+    if found:
+        raise ValidationError.for_field(found, "NUL characters are not allowed.")
+
+
+def clean_name(value: Any, *, field: str = "name", max_length: int = 256) -> str:
+    """A trimmed display name of 1 to `max_length` characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError.for_field(field, f"A name of 1 to {max_length} characters is required.")
+    reject_nul(value, field=field)
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationError.for_field(field, f"A name may have at most {max_length} characters.")
+    return value

@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from core.actors import require_permission
 from core.errors import Conflict, ErrorCode, ValidationError
+from core.schema import clean_name, reject_nul
 from core.services import audit_entry_create
 from notifications import rendering
 from notifications.channel_kinds import get_kind
@@ -33,20 +34,12 @@ TEST_MESSAGE_MAX_CHARS = 5000
 _UNSET: Any = object()
 
 
-def _clean_name(name: Any, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError.for_field(field, "A name of 1 to 256 characters is required.")
-    name = name.strip()
-    if len(name) > 256:
-        raise ValidationError.for_field(field, "A name may have at most 256 characters.")
-    return name
-
-
 def _clean_text(value: Any, *, field: str, max_length: int = 10_000) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValidationError.for_field(field, "Expected a string.")
+    reject_nul(value, field=field)
     if len(value) > max_length:
         raise ValidationError.for_field(field, f"At most {max_length} characters.")
     return value
@@ -88,7 +81,7 @@ def channel_create(
     kind = get_kind(channel_type)
     clean_config, secrets = kind.validate(config)
     channel = Channel(
-        name=_clean_name(name),
+        name=clean_name(name),
         description=_clean_text(description, field="description"),
         channel_type=kind.key,
         config=clean_config,
@@ -131,7 +124,7 @@ def channel_update(
         channel.secrets = {}
         changed.append("channel_type")
     if name is not _UNSET:
-        channel.name = _clean_name(name)
+        channel.name = clean_name(name)
         changed.append("name")
     if description is not _UNSET:
         channel.description = _clean_text(description, field="description")
@@ -210,7 +203,7 @@ def rule_create(
 ) -> Rule:
     require_permission(actor, "notifications.add_rule")
     rule = Rule(
-        name=_clean_name(name),
+        name=clean_name(name),
         description=_clean_text(description, field="description"),
         event_type=get_event_type(event_type).code,
         channel=_resolve_channel(actor, channel),
@@ -243,7 +236,7 @@ def rule_update(
     require_permission(actor, "notifications.change_rule")
     rule = rule_get(actor=actor, rule_id=rule_id)
     changes = {
-        "name": (name, lambda v: _clean_name(v)),
+        "name": (name, lambda v: clean_name(v)),
         "description": (description, lambda v: _clean_text(v, field="description")),
         "event_type": (event_type, lambda v: get_event_type(v).code),
         "channel": (channel, lambda v: _resolve_channel(actor, v)),
@@ -313,6 +306,7 @@ def _clean_idempotency_key(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 255:
         raise ValidationError.for_field("idempotency_key", "Expected a string of at most 255 characters.")
+    reject_nul(value, field="idempotency_key")
     return value
 
 
@@ -341,7 +335,7 @@ def _enqueue_on_commit(delivery_ids: list[str]) -> None:
 
 def _existing_emit(key: str) -> EmitResult:
     event = Event.objects.get(idempotency_key=key)
-    return EmitResult(event=event, deliveries=list(event.deliveries.all()), created=False)
+    return EmitResult(event=event, deliveries=list(event.deliveries.select_related("rule", "channel")), created=False)
 
 
 def _rule_fires(rule: Rule, context: dict[str, Any], event: Event) -> bool:
@@ -375,6 +369,7 @@ def emit(
     """
     require_permission(actor, "notifications.add_event")
     validate_payload(event_type, payload)
+    reject_nul(payload, field="payload")
     key = _clean_idempotency_key(idempotency_key)
     event = Event(
         event_type=event_type, payload=payload, idempotency_key=key, occurred_at=_clean_occurred_at(occurred_at)

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from core.actors import require_permission
 from core.errors import Conflict, DomainError, ErrorCode, ValidationError
+from core.schema import clean_name
 from core.services import audit_entry_create
 from providers.kinds import SMTP, get_provider_kind
 from providers.models import NotificationProvider
@@ -37,15 +38,6 @@ class ProviderTestResult:
     message: str
 
 
-def _clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError.for_field("name", "A name of 1 to 256 characters is required.")
-    name = name.strip()
-    if len(name) > 256:
-        raise ValidationError.for_field("name", "A name may have at most 256 characters.")
-    return name
-
-
 def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
 
@@ -56,7 +48,7 @@ def notification_provider_create(*, actor: Any, provider: Any, name: Any, config
     require_permission(actor, "providers.add_notificationprovider")
     kind = get_provider_kind(provider)
     clean_config, secrets = kind.validate(config)
-    instance = NotificationProvider(name=_clean_name(name), provider=kind.key, config=clean_config, secrets=secrets)
+    instance = NotificationProvider(name=clean_name(name), provider=kind.key, config=clean_config, secrets=secrets)
     try:
         # The unique constraint decides, so two concurrent creations cannot both succeed.
         with transaction.atomic():

@@ -126,7 +126,6 @@ def response_log() -> Iterator[ResponseLog]:
         yield log
     api_responses = [response for response in log.responses if response.path.startswith("/api/")]
     leaks = log.leaks(api_responses)
-    assert api_responses, "no API response was recorded"
     assert not leaks, "secrets in responses:\n" + "\n".join(leaks[:20])
 
 

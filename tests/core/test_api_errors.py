@@ -55,7 +55,7 @@ def test_not_acceptable(superuser_client):
 
 @pytest.mark.urls("tests.core.failing_urls")
 def test_an_unexpected_error_is_logged_with_a_request_id_and_shown_without_details(superuser_client, caplog):
-    with caplog.at_level(logging.ERROR, logger="api"):
+    with caplog.at_level(logging.ERROR, logger="core.api"):
         response = superuser_client.get(f"{API}boom/", HTTP_X_REQUEST_ID="req-12345678")
     assert response.status_code == 500
     assert response["X-Request-ID"] == "req-12345678"
@@ -65,7 +65,7 @@ def test_an_unexpected_error_is_logged_with_a_request_id_and_shown_without_detai
     }
     assert SECRET_DETAIL not in response.content.decode()
     assert "Traceback" not in response.content.decode()
-    (record,) = [record for record in caplog.records if record.name == "api"]
+    (record,) = [record for record in caplog.records if record.name == "core.api"]
     assert "req-12345678" in record.getMessage()
     assert record.exc_info[1].args == (SECRET_DETAIL,)
 
@@ -73,7 +73,7 @@ def test_an_unexpected_error_is_logged_with_a_request_id_and_shown_without_detai
 @pytest.mark.urls("tests.core.failing_urls")
 def test_djangos_own_500_under_api_is_the_json_error_body(db, caplog):
     client = Client(raise_request_exception=False)
-    with caplog.at_level(logging.ERROR, logger="api"):
+    with caplog.at_level(logging.ERROR, logger="core.api"):
         response = client.get("/api/plain-boom/")
     assert response.status_code == 500
     request_id = response["X-Request-ID"]
@@ -81,7 +81,7 @@ def test_djangos_own_500_under_api_is_the_json_error_body(db, caplog):
         "code": "INTERNAL_ERROR",
         "message": f"An unexpected error occurred (request id {request_id}).",
     }
-    assert any(request_id in record.getMessage() for record in caplog.records if record.name == "api")
+    assert any(request_id in record.getMessage() for record in caplog.records if record.name == "core.api")
 
 
 def test_error_bodies_have_only_code_message_and_fields(superuser_client):

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from importlib import import_module
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.management import create_contenttypes
 
 from providers.sender_cache import invalidate_sender_cache
 from tests.conftest import IN_CI
@@ -32,10 +36,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 PASSWORD = "pw-for-tests-1"  # UserFactory's
-
-# Every browser test runs on committed data (the browser talks to another thread); the groups come
-# from a data migration, which `serialized_rollback` restores after other tests' flushes.
-browser_test = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+PERMISSION_GROUPS = import_module("notifications.migrations.0002_permission_groups").GROUPS
 
 
 def _missing(message: str) -> None:
@@ -78,7 +79,21 @@ def _fresh_sender_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def staff_user() -> Callable[..., object]:
+def permission_groups(transactional_db: None) -> None:
+    """The groups of the data migration again: a transactional test's flush empties every table."""
+    for app_config in apps.get_app_configs():
+        create_contenttypes(app_config, verbosity=0)
+        create_permissions(app_config, verbosity=0)
+    for name, perms in PERMISSION_GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in (perm.split(".") for perm in perms)
+        )
+
+
+@pytest.fixture
+def staff_user(permission_groups: None) -> Callable[..., object]:
     """A staff user (admin login needs is_staff) in the named permission groups."""
 
     def make(username: str, *groups: str) -> object:

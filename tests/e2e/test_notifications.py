@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core.actors import SystemActor
 from notifications.models import Channel, Delivery, DeliveryStatus, Rule
 from notifications.services import channel_create, emit, rule_create
-from tests.e2e.conftest import browser_test
 from tests.support.worker import wait_until
+
+# Committed data: the browser talks to the live server's thread.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 HEADER_SECRET = "header-secret-value-1"
 SIGNING_SECRET = "signing-secret-0123456789"
@@ -25,7 +29,6 @@ def _webhook_channel(url: str) -> Channel:
     )
 
 
-@browser_test
 def test_writer_adds_channels_that_fit_their_kind_and_sends_a_test_message(
     page, login, staff_user, webhook_receiver, screenshot
 ):
@@ -84,7 +87,6 @@ def test_writer_adds_channels_that_fit_their_kind_and_sends_a_test_message(
     screenshot("channel-list")
 
 
-@browser_test
 def test_rule_templates_are_checked_on_save_and_previewed(page, login, staff_user, webhook_receiver, screenshot):
     _webhook_channel(webhook_receiver().url)
     staff_user("writer", "NotificationWriter")
@@ -117,7 +119,6 @@ def test_rule_templates_are_checked_on_save_and_previewed(page, login, staff_use
     assert "payload.status" in page.inner_text(".field-payload .errorlist")
 
 
-@browser_test
 def test_failed_delivery_is_retried_to_sent(page, login, staff_user, webhook_receiver, celery_worker, screenshot):
     """A real Celery worker delivers; the first try gets a permanent 400, the retry a 200."""
     celery_worker()
@@ -163,7 +164,6 @@ def test_failed_delivery_is_retried_to_sent(page, login, staff_user, webhook_rec
     assert "delivery.retry" in page.inner_text("#result_list")
 
 
-@browser_test
 def test_a_viewer_sees_channels_rules_and_deliveries_read_only(page, login, staff_user, webhook_receiver):
     channel = _webhook_channel(webhook_receiver().url)
     rule = rule_create(

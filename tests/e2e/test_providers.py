@@ -10,8 +10,10 @@ from core.actors import SystemActor
 from core.models import AuditEntry
 from providers.models import NotificationProvider
 from providers.services import notification_provider_create
-from tests.e2e.conftest import browser_test
 from tests.support.smtp import SmtpTestServer, make_self_signed_cert
+
+# Committed data: the browser talks to the live server's thread.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SMTP_USER = "mailer-account"
 SMTP_PASSWORD = "smtp-Pa55word-never-shown"
@@ -38,7 +40,6 @@ def _fill_provider_form(page, *, port: int) -> None:
     page.fill("#id_password", SMTP_PASSWORD)
 
 
-@browser_test
 def test_writer_creates_the_provider_edits_it_with_a_blank_password_and_sends_a_test_email(
     page, login, staff_user, smtp, screenshot
 ):
@@ -101,7 +102,6 @@ def test_writer_creates_the_provider_edits_it_with_a_blank_password_and_sends_a_
     assert AuditEntry.objects.filter(action="notification_provider.test", actor="writer").exists()
 
 
-@browser_test
 def test_a_wrong_password_shows_the_error_code_of_the_test(page, login, staff_user, smtp):
     provider = notification_provider_create(
         actor=SystemActor("tests"),
@@ -122,7 +122,6 @@ def test_a_wrong_password_shows_the_error_code_of_the_test(page, login, staff_us
     assert "not-the-password" not in page.content()
 
 
-@browser_test
 def test_a_viewer_sees_the_provider_read_only(page, login, staff_user, screenshot):
     provider = notification_provider_create(
         actor=SystemActor("tests"),

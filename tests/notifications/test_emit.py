@@ -123,3 +123,18 @@ def test_emitting_needs_the_add_event_permission(make_user, anonymous):
         emit(actor=make_user("NotificationViewer"), event_type="session.started", payload=SESSION)
 
     assert emit(actor=make_user("EventPublisher"), event_type="session.started", payload=SESSION).created
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "key", "field"),
+    [
+        ({"message": "a\x00b"}, None, "payload.message"),
+        ({"message": "ok"}, "key\x00", "idempotency_key"),
+    ],
+)
+def test_nul_characters_are_refused_before_anything_is_stored(payload, key, field):
+    with pytest.raises(ValidationError) as caught:
+        emit(actor=ACTOR, event_type="notification.test", payload=payload, idempotency_key=key)
+    assert list(caught.value.fields) == [field]
+    assert Event.objects.count() == 0
