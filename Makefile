@@ -38,6 +38,7 @@ run: $(VENV)/.runtime-installed
 ## The whole test suite. Under CI=true PostgreSQL and Redis on 127.0.0.1 are required.
 test: $(VENV)/.dev-installed
 	$(PY) tests/preflight.py
+	bash tests/e2e/ensure_browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
