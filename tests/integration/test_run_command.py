@@ -45,7 +45,12 @@ def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
 def _cli(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", "notification", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -57,7 +62,11 @@ def running_service(tmp_path: Path):
     env = _embedded_env(tmp_path / "data", port)
     log = (tmp_path / "run.log").open("w")
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -72,7 +81,9 @@ def running_service(tmp_path: Path):
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail("make run did not serve /admin/login/ within 120 s:\n" + (tmp_path / "run.log").read_text()[-3000:])
+            pytest.fail(
+                "make run did not serve /admin/login/ within 120 s:\n" + (tmp_path / "run.log").read_text()[-3000:]
+            )
         yield base, env, tmp_path / "run.log"
     finally:
         # Ctrl-C, as a person would stop it: honcho stops web, worker and beat.
@@ -89,17 +100,42 @@ def test_make_run_serves_the_admin_and_its_worker_delivers(running_service, webh
     base, env, log_path = running_service
     login = requests.get(f"{base}/admin/login/", timeout=5)
     assert "Log in" in login.text
-    stylesheet = next(part.split('"')[0] for part in login.text.split('href="')[1:] if part.split('"')[0].endswith(".css"))
+    stylesheet = next(
+        part.split('"')[0] for part in login.text.split('href="')[1:] if part.split('"')[0].endswith(".css")
+    )
     assert requests.get(f"{base}{stylesheet}", timeout=5).status_code == 200  # static files in production mode
 
     receiver = webhook_receiver()
     channel = json.loads(
-        _cli(env, "channel", "create", "--name", "run-hook", "--channel-type", "webhook",
-             "--config", json.dumps({"url": receiver.url}), "--json")
+        _cli(
+            env,
+            "channel",
+            "create",
+            "--name",
+            "run-hook",
+            "--channel-type",
+            "webhook",
+            "--config",
+            json.dumps({"url": receiver.url}),
+            "--json",
+        )
     )
-    _cli(env, "rule", "create", "--name", "run-rule", "--event-type", "notification.test",
-         "--channel", channel["id"], "--message-template", "hello {{ message }}")
-    _cli(env, "event", "emit", "--event-type", "notification.test", "--payload", json.dumps({"message": "from make run"}))
+    _cli(
+        env,
+        "rule",
+        "create",
+        "--name",
+        "run-rule",
+        "--event-type",
+        "notification.test",
+        "--channel",
+        channel["id"],
+        "--message-template",
+        "hello {{ message }}",
+    )
+    _cli(
+        env, "event", "emit", "--event-type", "notification.test", "--payload", json.dumps({"message": "from make run"})
+    )
 
     [request] = receiver.wait_for(1, timeout=60)
     assert request.text == "hello from make run"
