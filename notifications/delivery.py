@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
 LAST_ERROR_CHARS = 500
 SWEEP_BATCH = 500
+# Pauses before recording an attempt again on a new connection, when the database connection was
+# lost while the message went out (see _record_reconnecting).
+RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,33 @@ def _record(delivery: Delivery, outcome: Outcome) -> ProcessResult:
     return ProcessResult(delivery_id=str(delivery.pk), status=status, retry_at=retry_at)
 
 
+def _record_reconnecting(delivery: Delivery, outcome: Outcome) -> ProcessResult:
+    """`_record`, tried again on a new connection when the database connection was lost.
+
+    By now the message has gone out (or failed): the outcome is known and only its record is
+    missing. Left to a task retry, the row would stay `sending` and the sweeper would send the
+    message a second time. A record whose commit landed before the connection broke shows up as
+    a duplicate attempt number on the next try: the row is then as that commit left it.
+    """
+    pauses = list(RECORD_RETRY_PAUSES)
+    while True:
+        try:
+            return _record(delivery, outcome)
+        except IntegrityError:
+            if len(pauses) == len(RECORD_RETRY_PAUSES):
+                raise
+            return ProcessResult(delivery_id=str(delivery.pk))
+        except (OperationalError, InterfaceError):
+            if not pauses or connection.in_atomic_block:
+                raise
+            logger.warning(
+                "Lost the database connection while recording a delivery attempt; recording it on a new one",
+                extra={"delivery_id": str(delivery.pk), "attempt": delivery.attempts},
+            )
+            connection.close()
+            time.sleep(pauses.pop(0))
+
+
 def delivery_process(*, delivery_id: str) -> ProcessResult:
     """Claims, sends and records one delivery; the caller re-enqueues it at `retry_at` when set."""
     try:
@@ -344,7 +375,7 @@ def delivery_process(*, delivery_id: str) -> ProcessResult:
             attempt=delivery.attempts,
             skip_reason=skip_reason,
         )
-    result = _record(delivery, outcome)
+    result = _record_reconnecting(delivery, outcome)
     logger.info(
         "Delivery attempt finished",
         extra={

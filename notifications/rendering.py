@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -115,21 +116,27 @@ def _bounded(chunks: Any) -> str:
     return "".join(out)
 
 
-def render(source: str, context: Mapping[str, Any], *, kind: str = "text") -> str:
-    """Renders a template; raises RenderError with a safe message on any failure."""
+@contextmanager
+def _as_render_error(what: str) -> Iterator[None]:
+    """Turns whatever a template or condition raises into a RenderError whose message is safe to show."""
     try:
-        template = _compile(source, kind)
-        return _bounded(template.generate(**context))
-    except SecurityError as exc:
-        raise RenderError(f"The template tried something the sandbox forbids: {exc}") from None
-    except UndefinedError as exc:
-        raise RenderError(f"Undefined variable: {exc.message}") from None
-    except TemplateError as exc:
-        raise RenderError(f"Template error: {exc.message}") from None
+        yield
     except RenderError:
         raise
+    except SecurityError as exc:
+        raise RenderError(f"The {what} tried something the sandbox forbids: {exc}") from None
+    except UndefinedError as exc:
+        raise RenderError(f"Undefined variable in {what}: {exc.message}") from None
+    except TemplateError as exc:
+        raise RenderError(f"{what.capitalize()} error: {exc.message}") from None
     except Exception as exc:  # a filter or operator raising, e.g. division by zero
-        raise RenderError(f"Template error: {type(exc).__name__}") from None
+        raise RenderError(f"{what.capitalize()} error: {type(exc).__name__}") from None
+
+
+def render(source: str, context: Mapping[str, Any], *, kind: str = "text") -> str:
+    """Renders a template; raises RenderError with a safe message on any failure."""
+    with _as_render_error("template"):
+        return _bounded(_compile(source, kind).generate(**context))
 
 
 def render_subject(source: str, context: Mapping[str, Any]) -> str:
@@ -140,16 +147,8 @@ def render_subject(source: str, context: Mapping[str, Any]) -> str:
 
 
 def evaluate_condition(source: str, context: Mapping[str, Any]) -> bool:
-    try:
+    with _as_render_error("condition"):
         return bool(_compile(source, "expression")(**context))
-    except SecurityError as exc:
-        raise RenderError(f"The condition tried something the sandbox forbids: {exc}") from None
-    except UndefinedError as exc:
-        raise RenderError(f"Undefined variable in condition: {exc.message}") from None
-    except TemplateError as exc:
-        raise RenderError(f"Condition error: {exc.message}") from None
-    except Exception as exc:
-        raise RenderError(f"Condition error: {type(exc).__name__}") from None
 
 
 def build_context(

@@ -6,6 +6,7 @@ from pytest_httpserver import HTTPServer
 from notifications.models import Channel
 from tests.core.api_fixtures import (
     API,
+    EMAIL_PASSWORD,
     WEBHOOK_HEADER_VALUE,
     WEBHOOK_SIGNING_SECRET,
     email_config,
@@ -156,3 +157,28 @@ def test_validate_goes_through_the_ssrf_guard(writer, settings):
     assert response.status_code == 200
     assert response.json()["success"] is False
     assert response.json()["error"]["code"] == "WEBHOOK_ADDRESS_REFUSED"
+
+
+def test_validate_sends_a_test_email_through_a_real_smtp_server(writer, smtp_server):
+    server = smtp_server(credentials=("mailer", EMAIL_PASSWORD), auth_require_tls=False)
+    config = email_config()
+    config["smtp"]["port"] = server.port
+    channel = writer.post(CHANNELS, {"name": "mail", "channel_type": "email", "config": config}).json()
+    response = writer.post(f"{CHANNELS}{channel['id']}/validate/", {"test_message": "hello by mail"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["success"] is True, response.json()
+    (message,) = server.messages
+    assert message.rcpt_tos == ["ops@example.com"]
+    assert "hello by mail" in message.message.get_payload()[0].get_payload(decode=True).decode()
+
+
+def test_validate_without_any_smtp_server_reports_no_provider(writer):
+    config = {"message": {"to_emails": ["ops@example.com"]}}
+    channel = writer.post(CHANNELS, {"name": "mail", "channel_type": "email", "config": config}).json()
+    response = writer.post(f"{CHANNELS}{channel['id']}/validate/", {"test_message": "hi"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": False,
+        "delivered_at": None,
+        "error": {"code": "NO_SMTP_PROVIDER", "message": response.json()["error"]["message"]},
+    }
