@@ -20,6 +20,7 @@ from django.utils import timezone
 from core.actors import require_permission
 from core.errors import NotFound, ValidationError
 from core.models import ApiToken
+from core.schema import clean_name
 from core.services import audit_entry_create
 
 TOKEN_PREFIX = "nst_"  # noqa: S105  (a marker that makes tokens recognisable, not a secret)
@@ -44,15 +45,6 @@ def _require_token_permission(actor: Any, user: Any, perm: str) -> None:
         require_permission(actor, perm)
 
 
-def _clean_token_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError.for_field("name", "A name of 1 to 100 characters is required.")
-    name = name.strip()
-    if len(name) > 100:
-        raise ValidationError.for_field("name", "A name may have at most 100 characters.")
-    return name
-
-
 @transaction.atomic
 def api_token_create(*, actor: Any, user: AbstractBaseUser, name: Any) -> tuple[ApiToken, str]:
     """Returns the stored token and the raw token, which is not kept and cannot be shown again."""
@@ -61,7 +53,7 @@ def api_token_create(*, actor: Any, user: AbstractBaseUser, name: Any) -> tuple[
         raise ValidationError.for_field("user", "The user is inactive.")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        name=_clean_token_name(name), user=user, token_hash=_digest(raw), prefix=raw[:DISPLAY_PREFIX_LENGTH]
+        name=clean_name(name, max_length=100), user=user, token_hash=_digest(raw), prefix=raw[:DISPLAY_PREFIX_LENGTH]
     )
     audit_entry_create(
         actor=actor,
