@@ -9,12 +9,10 @@ import argparse
 import sys
 from typing import Any
 
-from core.actors import SystemActor
 from core.models import ApiToken
 from core.tokens import api_token_create, api_token_list, api_token_revoke, user_by_username
+from notifications.cli.common import ACTOR
 from notifications.cli.output import emit_json, emit_table
-
-CLI_ACTOR = SystemActor("cli")
 
 
 def _as_dict(token: ApiToken) -> dict[str, Any]:
@@ -31,7 +29,7 @@ def _as_dict(token: ApiToken) -> dict[str, Any]:
 
 def _create(options: dict[str, Any]) -> None:
     user = user_by_username(options["user"])
-    token, raw = api_token_create(actor=CLI_ACTOR, user=user, name=options["name"])
+    token, raw = api_token_create(actor=ACTOR, user=user, name=options["name"])
     sys.stdout.write(
         f"Created API token {token.pk} ({token.name!r}) for {user.get_username()}. "
         "Store it now: it is not shown again.\n"
@@ -41,7 +39,7 @@ def _create(options: dict[str, Any]) -> None:
 
 def _list(options: dict[str, Any]) -> None:
     user = user_by_username(options["user"]) if options["user"] else None
-    tokens = [_as_dict(token) for token in api_token_list(actor=CLI_ACTOR, user=user)]
+    tokens = [_as_dict(token) for token in api_token_list(actor=ACTOR, user=user)]
     if options["json"]:
         emit_json(tokens)
     else:
@@ -49,7 +47,7 @@ def _list(options: dict[str, Any]) -> None:
 
 
 def _revoke(options: dict[str, Any]) -> None:
-    token = api_token_revoke(actor=CLI_ACTOR, token_id=options["id"])
+    token = api_token_revoke(actor=ACTOR, token_id=options["id"])
     if options["json"]:
         emit_json(_as_dict(token))
     else:
