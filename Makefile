@@ -41,6 +41,10 @@ test: $(VENV)/.dev-installed
 	bash tests/e2e/ensure_browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## The benchmark (bench/, docs/PERFORMANCE.md): PostgreSQL and Redis on 127.0.0.1. BENCH_ARGS=--quick for a short run.
+bench: $(VENV)/.dev-installed
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run

@@ -20,6 +20,7 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -48,6 +49,7 @@ STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_EVENT_TYPE: 400,
     ErrorCode.TEMPLATE_ERROR: 400,
     ErrorCode.WEBHOOK_ADDRESS_REFUSED: 400,
+    ErrorCode.SMTP_ADDRESS_REFUSED: 400,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.NOT_FOUND: 404,
@@ -60,6 +62,7 @@ STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.DELIVERY_NOT_RETRYABLE: 409,
     ErrorCode.NO_SMTP_PROVIDER: 409,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SECRET_UNREADABLE: 500,
@@ -104,7 +107,7 @@ def error_body(code: ErrorCode, message: str, fields: dict[str, list[str]] | Non
 def request_id_for(request: HttpRequest) -> str:
     """The caller's X-Request-ID when it looks like one, else a new id."""
     given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _validation_fields(detail: Any) -> dict[str, list[str]]:
@@ -137,8 +140,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     if isinstance(exc, DomainError):
         status = status_for(exc)
-        headers = {"WWW-Authenticate": BEARER_CHALLENGE} if status == 401 else None
+        headers = {"WWW-Authenticate": BEARER_CHALLENGE} if status == 401 else {}
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
         return Response(error_body(exc.code, exc.message, exc.fields), status=status, headers=headers)
+    if isinstance(exc, RequestDataTooBig):
+        return payload_too_large()
+    if isinstance(exc, SuspiciousOperation):  # e.g. more query fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Response(error_body(ErrorCode.PARSE_ERROR, "The request is malformed."), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -162,6 +171,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(body, status=exc.status_code, headers=headers)
 
 
+def payload_too_large() -> Response:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return Response(
+        error_body(ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit} bytes."), status=413
+    )
+
+
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
@@ -169,6 +185,8 @@ def _is_api(request: HttpRequest) -> bool:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 400 (a disallowed Host header, a suspicious request): JSON under /api/."""
     if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):  # read outside a DRF view, e.g. by the CSRF check
+            return JsonResponse(payload_too_large().data, status=413)
         return JsonResponse(error_body(ErrorCode.PARSE_ERROR, "The request is malformed."), status=400)
     return defaults.bad_request(request, exception)
 
@@ -275,6 +293,17 @@ def error_example(
     return OpenApiExample(name, value=error_body(code, message, fields), response_only=True)
 
 
+RATE_LIMITED_RESPONSE = error_response(
+    "RATE_LIMITED: too many test sends by this user (NOTIFICATION_TEST_SEND_LIMIT per "
+    "NOTIFICATION_TEST_SEND_WINDOW_SECONDS, shared by channel and rule validation and the provider test). "
+    "The `Retry-After` header gives the seconds to wait.",
+    error_example(
+        "Rate limited",
+        ErrorCode.RATE_LIMITED,
+        "Too many test sends: at most 10 per 60 seconds. Try again in 42 seconds.",
+    ),
+)
+
 _COMMON_ERRORS: dict[str, OpenApiResponse] = {
     "400": error_response(
         "Bad input: VALIDATION_ERROR with the fields, or PARSE_ERROR for a body that is not JSON.",
@@ -300,6 +329,12 @@ _COMMON_ERRORS: dict[str, OpenApiResponse] = {
     ),
     "404": error_response(
         "NOT_FOUND", error_example("Not found", ErrorCode.NOT_FOUND, "Channel 0b9e... does not exist.")
+    ),
+    "413": error_response(
+        "PAYLOAD_TOO_LARGE: the body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB by default).",
+        error_example(
+            "Payload too large", ErrorCode.PAYLOAD_TOO_LARGE, "The request body is larger than 1048576 bytes."
+        ),
     ),
     "415": error_response(
         "UNSUPPORTED_MEDIA_TYPE: send application/json.",
@@ -359,7 +394,7 @@ class AutoSchema(SpectacularAutoSchema):
         if "{" in path:
             wanted.append("404")
         if has_body:
-            wanted.append("415")
+            wanted += ["413", "415"]
         responses = operation["responses"]
         for status in sorted(wanted):
             if status not in responses:

@@ -5,12 +5,14 @@
 - Scalars: `JSON`, and `Secret` for write-only inputs.
 - `Node`: Relay's node interface, answering NOT_FOUND for an id it cannot resolve.
 - `PageConnectionField`: Relay pagination with `totalCount` and a capped page size.
-- `QueryLimitsRule`: depth and alias limits, read from settings.
+- `QueryLimitsRule`: depth and alias limits, read from settings (the view also refuses documents of
+  more than GRAPHQL_MAX_TOKENS tokens, and bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with 413).
 - `GraphQLAPIView`: authentication (Bearer token or session + CSRF), GraphiQL only when DEBUG.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +23,7 @@ from typing import Any
 
 import graphene
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
@@ -41,6 +44,7 @@ from graphql import (
     StringValueNode,
     Undefined,
     ValidationRule,
+    parse,
     specified_rules,
 )
 from graphql.language import SKIP, ValueNode, VisitorAction
@@ -48,6 +52,7 @@ from graphql.validation import MaxIntrospectionDepthRule
 from graphql_relay import cursor_to_offset, from_global_id
 
 from core.errors import DomainError, ErrorCode, NotFound, ValidationError
+from core.schema import nested_deeper_than
 from core.tokens import user_for_bearer_token
 
 logger = logging.getLogger(__name__)
@@ -181,7 +186,12 @@ def format_error(error: Exception) -> dict[str, Any]:
     VALIDATION_ERROR, a DomainError keeps its code, and anything else is an INTERNAL_ERROR whose
     details go to the log, not to the client."""
     if isinstance(error, HttpError):
-        codes = {401: ErrorCode.NOT_AUTHENTICATED, 403: ErrorCode.PERMISSION_DENIED, 405: ErrorCode.METHOD_NOT_ALLOWED}
+        codes = {
+            401: ErrorCode.NOT_AUTHENTICATED,
+            403: ErrorCode.PERMISSION_DENIED,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+        }
         code = codes.get(error.response.status_code, ErrorCode.PARSE_ERROR)
         return {"message": error.message, "extensions": {"code": code.value}}
     if not isinstance(error, GraphQLError):
@@ -327,44 +337,53 @@ class PageConnectionField(DjangoConnectionField):
 
 class QueryLimitsRule(ValidationRule):
     """Refuses an operation nested deeper than GRAPHQL_MAX_DEPTH fields or carrying more than
-    GRAPHQL_MAX_ALIASES aliases, counting fragments where they are spread. Introspection is left
-    to graphql-core's MaxIntrospectionDepthRule."""
+    GRAPHQL_MAX_ALIASES aliases, counting fragments where they are spread (each fragment is measured
+    once, so fragments that spread others many times cannot make this check slow). Aliases of
+    introspection fields count too; their depth is left to graphql-core's MaxIntrospectionDepthRule."""
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> VisitorAction:
-        self.max_depth: int = settings.GRAPHQL_MAX_DEPTH
-        self.max_aliases: int = settings.GRAPHQL_MAX_ALIASES
-        self.aliases = 0
-        self.too_deep = False
-        self._walk(node.selection_set, 1, frozenset())
+        max_depth: int = settings.GRAPHQL_MAX_DEPTH
+        max_aliases: int = settings.GRAPHQL_MAX_ALIASES
+        self._fragments: dict[str, tuple[int, int]] = {}
+        self._measuring: set[str] = set()
+        depth, aliases = self._measure(node.selection_set)
         name = node.name.value if node.name else "anonymous"
-        if self.too_deep:
-            self.report_error(GraphQLError(f"Operation {name!r} is nested deeper than {self.max_depth} fields.", node))
-        if self.aliases > self.max_aliases:
-            self.report_error(GraphQLError(f"Operation {name!r} uses more than {self.max_aliases} aliases.", node))
+        if depth > max_depth:
+            self.report_error(GraphQLError(f"Operation {name!r} is nested deeper than {max_depth} fields.", node))
+        if aliases > max_aliases:
+            self.report_error(GraphQLError(f"Operation {name!r} uses more than {max_aliases} aliases.", node))
         return SKIP
 
-    def _walk(self, selection_set: SelectionSetNode, depth: int, fragments: frozenset[str]) -> None:
+    def _measure(self, selection_set: SelectionSetNode) -> tuple[int, int]:
+        """How deep the fields of `selection_set` nest, and how many aliases it holds, spreads expanded."""
+        depth = aliases = 0
         for selection in selection_set.selections:
-            if self.too_deep or self.aliases > self.max_aliases:
-                return
             if isinstance(selection, FieldNode):
+                aliases += 1 if selection.alias else 0
                 if selection.name.value.startswith("__"):
                     continue
-                if depth > self.max_depth:
-                    self.too_deep = True
-                    return
-                if selection.alias:
-                    self.aliases += 1
-                if selection.selection_set:
-                    self._walk(selection.selection_set, depth + 1, fragments)
+                inner_depth, inner_aliases = (
+                    self._measure(selection.selection_set) if selection.selection_set else (0, 0)
+                )
+                depth, aliases = max(depth, 1 + inner_depth), aliases + inner_aliases
             elif isinstance(selection, InlineFragmentNode):
-                self._walk(selection.selection_set, depth, fragments)
+                inner_depth, inner_aliases = self._measure(selection.selection_set)
+                depth, aliases = max(depth, inner_depth), aliases + inner_aliases
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.context.get_fragment(name)
-                # Unknown fragments and cycles are reported by the specified rules.
-                if fragment is not None and name not in fragments:
-                    self._walk(fragment.selection_set, depth, fragments | {name})
+                inner_depth, inner_aliases = self._measure_fragment(selection.name.value)
+                depth, aliases = max(depth, inner_depth), aliases + inner_aliases
+        return depth, aliases
+
+    def _measure_fragment(self, name: str) -> tuple[int, int]:
+        if name not in self._fragments:
+            fragment = self.context.get_fragment(name)
+            # Unknown fragments and cycles are reported by the specified rules.
+            if fragment is None or name in self._measuring:
+                return 0, 0
+            self._measuring.add(name)
+            self._fragments[name] = self._measure(fragment.selection_set)
+            self._measuring.discard(name)
+        return self._fragments[name]
 
 
 NUL_MESSAGE = "Strings must not contain NUL (U+0000) characters."
@@ -417,12 +436,38 @@ class GraphQLAPIView(GraphQLView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.graphiql = settings.DEBUG
         try:
+            self.read_body(request)
             self.authenticate(request)
         except HttpError as error:
             error.response["Content-Type"] = "application/json"
-            error.response.content = self.json_encode(request, {"errors": [self.format_error(error)]})
+            # Not self.json_encode: it reads request.GET, which may be what failed.
+            error.response.content = json.dumps({"errors": [self.format_error(error)]})
             return error.response
         return super().dispatch(request, *args, **kwargs)
+
+    @staticmethod
+    def read_body(request: HttpRequest) -> None:
+        """Reads the body and query first, so that one over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 and
+        too many query fields a 400, wherever they would be read."""
+        try:
+            request.body  # noqa: B018  (both are cached on the request)
+            request.GET  # noqa: B018
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise _http_error(413, f"The request body is larger than {limit} bytes.") from None
+        except SuspiciousOperation:
+            raise _http_error(400, "The request is malformed.") from None
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        limit = settings.API_MAX_JSON_DEPTH
+        message = f"POST body sent invalid JSON: it is nested deeper than {limit} levels."
+        try:
+            data = super().parse_body(request)
+        except RecursionError:
+            raise _http_error(400, message) from None
+        if nested_deeper_than(data, limit + 2):  # the variables sit two levels down
+            raise _http_error(400, message)
+        return data
 
     def authenticate(self, request: HttpRequest) -> None:
         """As REST does: a Bearer header must hold a live token; without one, the session counts."""
@@ -446,6 +491,12 @@ class GraphQLAPIView(GraphQLView):
             raise _http_error(401, "Authentication is required.")
         if _contains_nul(variables):
             return ExecutionResult(errors=[GraphQLError(NUL_MESSAGE)])
+        if query:
+            try:
+                # Validation costs grow with the size of the document: refuse large ones before it.
+                parse(query, max_tokens=settings.GRAPHQL_MAX_TOKENS, no_location=True)
+            except GraphQLError as error:
+                return ExecutionResult(errors=[error])
         return super().execute_graphql_request(request, data, query, variables, *args, **kwargs)
 
     @staticmethod

@@ -61,8 +61,17 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# Every character str.splitlines() breaks at, not only CR and LF: Python's email package splits and
+# folds header values at all of them.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def has_line_break(value: str) -> bool:
+    return not LINE_BREAKS.isdisjoint(value)
+
+
 def no_crlf(value: str) -> str:
-    if "\r" in value or "\n" in value:
+    if has_line_break(value):
         raise serializers.ValidationError("Must not contain line breaks.")
     return value
 
@@ -76,7 +85,7 @@ def hostname(value: str) -> str:
     except ValueError:
         pass
     labels = candidate.rstrip(".").split(".")
-    if not candidate or len(candidate) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    if not candidate or len(candidate) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise serializers.ValidationError("Enter a valid host name or IP address.")
     return candidate
 
@@ -106,6 +115,19 @@ class SecretField(serializers.CharField):
         kwargs.setdefault("trim_whitespace", False)
         kwargs.setdefault("style", {"input_type": "password"})
         super().__init__(**kwargs)
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON-like `value` nests lists and objects more than `limit` levels deep (checked
+    without recursion, since the point is to refuse what recursive code would choke on)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, Mapping) else item))
+    return False
 
 
 def nul_path(value: Any, path: str) -> str | None:

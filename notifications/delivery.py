@@ -8,6 +8,7 @@ header of a webhook, the Message-ID of an email).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from core.errors import DomainError, ErrorCode
@@ -46,6 +47,9 @@ SWEEP_BATCH = 500
 # Pauses before recording an attempt again on a new connection, when the database connection was
 # lost while the message went out (see _record_reconnecting).
 RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)
+# A batch starts no further send after this long; the rest go back to pending and to the queue. It
+# keeps co-claimed deliveries from waiting behind a slow endpoint, far inside the sweeper's age.
+BATCH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """`status` is None when this call did not claim the delivery (someone else has it, or it is done)."""
+    """`status` is None when this call did not claim the delivery (someone else has it, or it is done).
+
+    `also` holds the results of the other deliveries of the channel claimed and processed with this
+    one (see `delivery_process`); each is re-enqueued at its own `retry_at`.
+    """
 
     delivery_id: str
     status: str | None = None
     retry_at: datetime | None = None
+    also: tuple[ProcessResult, ...] = ()
 
 
 def rule_context(rule: Rule | None) -> dict[str, Any]:
@@ -240,18 +249,43 @@ def _retry_delay(attempt: int, retry_after: float | None) -> float:
     return delay
 
 
-def _claim(pk: uuid.UUID) -> Delivery | None:
-    """pending/retrying and due -> sending, in one conditional UPDATE; None when another worker has it."""
+def _claim(pk: uuid.UUID) -> list[Delivery]:
+    """Claims `pk` and, when it gets it, up to NOTIFICATION_DELIVERY_BATCH_SIZE - 1 more pending
+    deliveries of the same channel; returns them loaded, `pk` first, or [] when another worker has it.
+
+    `pk` goes pending/retrying and due -> sending in one conditional UPDATE, on its own: a task whose
+    delivery was claimed already (by a batch, or a redelivered task) costs that one statement. The
+    others are taken FOR UPDATE SKIP LOCKED, so concurrent batches never wait for or share a row.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        claimed = (
-            Delivery.objects.filter(pk=pk, status__in=CLAIMABLE)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
-        )
-        if not claimed:
-            return None
-        return Delivery.objects.select_related("event", "rule", "channel").get(pk=pk)
+    claim = {"status": DeliveryStatus.SENDING, "attempts": F("attempts") + 1, "claimed_at": now, "updated_at": now}
+    claimed = (
+        Delivery.objects.filter(pk=pk, status__in=CLAIMABLE)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(**claim)
+    )
+    if not claimed:
+        return []
+    pks = [pk]
+    if settings.NOTIFICATION_DELIVERY_BATCH_SIZE > 1:
+        with transaction.atomic():
+            pks += (
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(
+                    channel_id=Subquery(Delivery.objects.filter(pk=pk).values("channel_id")),
+                    status=DeliveryStatus.PENDING,
+                )
+                .exclude(pk=pk)
+                .order_by("created_at")  # oldest first, so a backlog drains in order
+                .values_list("pk", flat=True)[: settings.NOTIFICATION_DELIVERY_BATCH_SIZE - 1]
+            )
+            if len(pks) > 1:
+                Delivery.objects.filter(pk__in=pks[1:]).update(**claim)
+    loaded = {
+        delivery.pk: delivery
+        for delivery in Delivery.objects.select_related("event", "rule", "channel").filter(pk__in=pks)
+    }
+    return [loaded[key] for key in pks if key in loaded]
 
 
 def _pre_skip_reason(delivery: Delivery) -> str:
@@ -275,90 +309,131 @@ def _attempt_outcome(outcome: Outcome) -> str:
     return AttemptOutcome.TRANSIENT_ERROR if outcome.transient else AttemptOutcome.PERMANENT_ERROR
 
 
-def _record(delivery: Delivery, outcome: Outcome) -> ProcessResult:
-    """Writes the attempt and the delivery's new state; returns when to try again, if at all."""
-    number = delivery.attempts
-    finished = timezone.now()
-    retry_at = None
+@dataclass(frozen=True)
+class _Attempt:
+    """One try of a claimed delivery, waiting to be recorded."""
+
+    delivery: Delivery
+    outcome: Outcome
+    started: datetime
+    finished: datetime
+
+
+def _next_state(attempt: _Attempt, recorded: datetime) -> tuple[str, datetime | None]:
+    """The delivery's status after this try, and when to try again (counted from `recorded`), if at all."""
+    outcome, number = attempt.outcome, attempt.delivery.attempts
     if outcome.status == "sent":
-        status = DeliveryStatus.SENT
-    elif outcome.status == "skipped":
-        status = DeliveryStatus.SKIPPED
-    elif outcome.transient and number < settings.NOTIFICATION_MAX_ATTEMPTS:
-        status = DeliveryStatus.RETRYING
-        retry_at = finished + timedelta(seconds=_retry_delay(number, outcome.retry_after))
-    else:
-        status = DeliveryStatus.FAILED
-    last_error = f"{outcome.error_code}: {outcome.error_message}" if outcome.error_code else ""
+        return DeliveryStatus.SENT, None
+    if outcome.status == "skipped":
+        return DeliveryStatus.SKIPPED, None
+    if outcome.transient and number < settings.NOTIFICATION_MAX_ATTEMPTS:
+        return DeliveryStatus.RETRYING, recorded + timedelta(seconds=_retry_delay(number, outcome.retry_after))
+    return DeliveryStatus.FAILED, None
+
+
+def _record(attempts: list[_Attempt]) -> list[ProcessResult]:
+    """Writes the attempts and the deliveries' new states in one transaction; returns when to try
+    each again, if at all."""
+    recorded = timezone.now()
+    # Deliveries reaching the same state from the same attempt number share one UPDATE, so that a
+    # batch of sends is one INSERT and, usually, one UPDATE. A retry keeps its own: its time is its own.
+    groups: dict[tuple[Any, ...], list[_Attempt]] = {}
+    for attempt in attempts:
+        status, retry_at = _next_state(attempt, recorded)
+        outcome = attempt.outcome
+        last_error = f"{outcome.error_code}: {outcome.error_message}" if outcome.error_code else ""
+        key = (attempt.delivery.attempts, status, retry_at, outcome.failure_stage, outcome.skip_reason, last_error)
+        groups.setdefault(key if retry_at is None else (*key, attempt.delivery.pk), []).append(attempt)
+    results: dict[uuid.UUID, ProcessResult] = {}
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            started_at=delivery.claimed_at,
-            finished_at=finished,
-            outcome=_attempt_outcome(outcome),
-            transient=outcome.transient,
-            failure_stage=outcome.failure_stage,
-            status_code=outcome.status_code,
-            error_code=outcome.error_code,
-            excerpt=outcome.excerpt,
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                delivery=attempt.delivery,
+                number=attempt.delivery.attempts,
+                started_at=attempt.started,
+                finished_at=attempt.finished,
+                outcome=_attempt_outcome(attempt.outcome),
+                transient=attempt.outcome.transient,
+                failure_stage=attempt.outcome.failure_stage,
+                status_code=attempt.outcome.status_code,
+                error_code=attempt.outcome.error_code,
+                excerpt=attempt.outcome.excerpt,
+            )
+            for attempt in attempts
         )
-        # Guarded by the attempt number: if the sweeper gave the row to another worker meanwhile,
-        # that worker's result is the one that counts.
-        updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=number).update(
-            status=status,
-            next_attempt_at=retry_at,
-            failure_stage=outcome.failure_stage,
-            skip_reason=outcome.skip_reason,
-            last_error=last_error,
-            sent_at=finished if status == DeliveryStatus.SENT else None,
-            updated_at=finished,
-        )
-    if not updated:
-        return ProcessResult(delivery_id=str(delivery.pk))
-    return ProcessResult(delivery_id=str(delivery.pk), status=status, retry_at=retry_at)
+        for (number, status, retry_at, failure_stage, skip_reason, last_error, *_), members in groups.items():
+            pks = [attempt.delivery.pk for attempt in members]
+            # Guarded by the attempt number: if the sweeper gave a row to another worker meanwhile,
+            # that worker's result is the one that counts.
+            updated = Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.SENDING, attempts=number).update(
+                status=status,
+                next_attempt_at=retry_at,
+                failure_stage=failure_stage,
+                skip_reason=skip_reason,
+                last_error=last_error,
+                sent_at=recorded if status == DeliveryStatus.SENT else None,
+                updated_at=recorded,
+            )
+            for pk in pks:
+                # A group only partly updated cannot say which of its rows were superseded: none of
+                # them is reported as recorded (a retry is never in such a group).
+                results[pk] = (
+                    ProcessResult(delivery_id=str(pk), status=status, retry_at=retry_at)
+                    if updated == len(pks)
+                    else ProcessResult(delivery_id=str(pk))
+                )
+    return [results[attempt.delivery.pk] for attempt in attempts]
 
 
-def _record_reconnecting(delivery: Delivery, outcome: Outcome) -> ProcessResult:
+def _record_reconnecting(attempts: list[_Attempt]) -> list[ProcessResult]:
     """`_record`, tried again on a new connection when the database connection was lost.
 
-    By now the message has gone out (or failed): the outcome is known and only its record is
-    missing. Left to a task retry, the row would stay `sending` and the sweeper would send the
-    message a second time. A record whose commit landed before the connection broke shows up as
-    a duplicate attempt number on the next try: the row is then as that commit left it.
+    By now the messages have gone out (or failed): the outcomes are known and only their record is
+    missing. Left to a task retry, the rows would stay `sending` and the sweeper would send the
+    messages a second time. A record whose commit landed before the connection broke shows up as
+    a duplicate attempt number on the next try: the rows are then as that commit left them.
     """
     pauses = list(RECORD_RETRY_PAUSES)
     while True:
         try:
-            return _record(delivery, outcome)
+            return _record(attempts)
         except IntegrityError:
             if len(pauses) == len(RECORD_RETRY_PAUSES):
                 raise
-            return ProcessResult(delivery_id=str(delivery.pk))
+            return [ProcessResult(delivery_id=str(attempt.delivery.pk)) for attempt in attempts]
         except (OperationalError, InterfaceError):
             if not pauses or connection.in_atomic_block:
                 raise
             logger.warning(
-                "Lost the database connection while recording a delivery attempt; recording it on a new one",
-                extra={"delivery_id": str(delivery.pk), "attempt": delivery.attempts},
+                "Lost the database connection while recording delivery attempts; recording them on a new one",
+                extra={"delivery_ids": [str(attempt.delivery.pk) for attempt in attempts]},
             )
             connection.close()
             time.sleep(pauses.pop(0))
 
 
-def delivery_process(*, delivery_id: str) -> ProcessResult:
-    """Claims, sends and records one delivery; the caller re-enqueues it at `retry_at` when set."""
-    try:
-        pk = uuid.UUID(str(delivery_id))
-    except ValueError:
-        logger.warning("Ignoring a delivery task with a malformed id")
-        return ProcessResult(delivery_id=str(delivery_id))
-    delivery = _claim(pk)
-    if delivery is None:
-        return ProcessResult(delivery_id=str(pk))
+def _release(deliveries: list[Delivery]) -> list[ProcessResult]:
+    """Gives claimed deliveries that a batch did not try back: pending, their attempt count as it
+    was, to be enqueued again at once."""
+    if not deliveries:
+        return []
+    now = timezone.now()
+    Delivery.objects.filter(
+        pk__in=[delivery.pk for delivery in deliveries],
+        status=DeliveryStatus.SENDING,
+        claimed_at=deliveries[0].claimed_at,
+    ).update(status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, claimed_at=None, updated_at=now)
+    return [
+        ProcessResult(delivery_id=str(delivery.pk), status=DeliveryStatus.PENDING, retry_at=now)
+        for delivery in deliveries
+    ]
+
+
+def _attempt(delivery: Delivery) -> _Attempt:
     event: Event = delivery.event
     rule = delivery.rule
     skip_reason = _pre_skip_reason(delivery)
+    started = timezone.now()
     if delivery.channel is None:  # nothing to send through, nor a kind to name the span after
         outcome = Outcome(status="skipped", skip_reason=skip_reason)
     else:
@@ -375,19 +450,49 @@ def delivery_process(*, delivery_id: str) -> ProcessResult:
             attempt=delivery.attempts,
             skip_reason=skip_reason,
         )
-    result = _record_reconnecting(delivery, outcome)
-    logger.info(
-        "Delivery attempt finished",
-        extra={
-            "delivery_id": str(delivery.pk),
-            "attempt": delivery.attempts,
-            "delivery_outcome": outcome.status,
-            "status": result.status or "superseded",
-            "failure_stage": outcome.failure_stage,
-            "error_code": outcome.error_code,
-        },
-    )
-    return result
+    return _Attempt(delivery=delivery, outcome=outcome, started=started, finished=timezone.now())
+
+
+def delivery_process(*, delivery_id: str) -> ProcessResult:
+    """Claims, sends and records a delivery, and with it up to NOTIFICATION_DELIVERY_BATCH_SIZE - 1
+    more pending deliveries of its channel (their results in `also`), which share its pooled
+    connection, its database round trips and its commit. The caller re-enqueues every result that
+    has a `retry_at`.
+
+    A batch starts no further send after a transient failure (the endpoint is in trouble: each
+    delivery then backs off on its own schedule) or after BATCH_SECONDS; the untried ones go back to
+    pending and to the queue. A worker lost mid-batch leaves its rows `sending` for the sweeper.
+    """
+    try:
+        pk = uuid.UUID(str(delivery_id))
+    except ValueError:
+        logger.warning("Ignoring a delivery task with a malformed id")
+        return ProcessResult(delivery_id=str(delivery_id))
+    batch = _claim(pk)
+    began = time.monotonic()
+    attempts: list[_Attempt] = []
+    untried: list[Delivery] = []
+    for index, delivery in enumerate(batch):
+        if attempts and (attempts[-1].outcome.transient or time.monotonic() - began > BATCH_SECONDS):
+            untried = batch[index:]
+            break
+        attempts.append(_attempt(delivery))
+    results = _record_reconnecting(attempts) if attempts else []
+    for attempt, result in zip(attempts, results, strict=True):
+        logger.info(
+            "Delivery attempt finished",
+            extra={
+                "delivery_id": result.delivery_id,
+                "attempt": attempt.delivery.attempts,
+                "delivery_outcome": attempt.outcome.status,
+                "status": result.status or "superseded",
+                "failure_stage": attempt.outcome.failure_stage,
+                "error_code": attempt.outcome.error_code,
+            },
+        )
+    others = [result for result in [*results, *_release(untried)] if result.delivery_id != str(pk)]
+    own = next((result for result in results if result.delivery_id == str(pk)), ProcessResult(delivery_id=str(pk)))
+    return dataclasses.replace(own, also=tuple(others))
 
 
 def delivery_sweep(*, now: datetime | None = None) -> list[str]:

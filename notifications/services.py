@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from core.actors import require_permission
 from core.errors import Conflict, ErrorCode, ValidationError
+from core.ratelimit import rate_limit_hit
 from core.schema import clean_name, reject_nul
 from core.services import audit_entry_create
 from notifications import rendering
@@ -451,6 +452,7 @@ def channel_validate(*, actor: Any, channel_id: Any, test_message: Any) -> Chann
     if len(test_message) > TEST_MESSAGE_MAX_CHARS:
         raise ValidationError.for_field("test_message", f"At most {TEST_MESSAGE_MAX_CHARS} characters.")
     channel = channel_get(actor=actor, channel_id=channel_id)
+    rate_limit_hit(actor=actor)
     payload = {"message": test_message or NOTIFICATION_TEST.example["message"]}
     outcome = attempt_send(
         channel=channel,
@@ -485,6 +487,7 @@ def rule_validate(*, actor: Any, rule_id: Any, payload: Any = None, send: bool =
     rule = rule_get(actor=actor, rule_id=rule_id)
     if send:
         require_permission(actor, "notifications.change_rule")
+        rate_limit_hit(actor=actor)
     event_type = get_event_type(rule.event_type)
     if payload is None:
         payload = event_type.example

@@ -25,8 +25,11 @@ from notifications.delivery import delivery_process, delivery_sweep
 )
 def deliver(delivery_id: str) -> None:
     result = delivery_process(delivery_id=delivery_id)
-    if result.retry_at is not None:
-        deliver.apply_async(args=[delivery_id], eta=result.retry_at)
+    # The deliveries claimed with this one have their own tasks, but those found them claimed and
+    # ended: their retries are enqueued here.
+    for processed in (result, *result.also):
+        if processed.retry_at is not None:
+            deliver.apply_async(args=[processed.delivery_id], eta=processed.retry_at)
 
 
 @shared_task(name="notifications.sweep_deliveries", ignore_result=True)

@@ -3,6 +3,7 @@
 A found provider is kept for NOTIFICATION_SENDER_CACHE_TTL_SECONDS; a missing one is never cached,
 so a process notices a newly created provider on its next send. The process that creates or
 updates the provider invalidates its cache on commit; other processes refresh within the TTL.
+Either way, the pooled SMTP connections to a relay the provider no longer names are closed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from core.telemetry import tracer
 from providers.kinds import SMTP, SmtpConfig
 from providers.models import NotificationProvider
-from providers.smtp import SmtpEndpoint
+from providers.smtp import SmtpEndpoint, close_pooled
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ _lock = threading.Lock()
 _entry: _Entry | None = None
 # Bumped by every invalidation, so a load that raced with one is not stored.
 _generation = 0
+# The endpoint of the last sender loaded, kept past the entry's TTL to close its pooled connections
+# once a reload finds the provider changed or gone.
+_last_endpoint: SmtpEndpoint | None = None
 
 
 def provider_endpoint(config: SmtpConfig) -> SmtpEndpoint:
@@ -62,7 +66,7 @@ def _load() -> SmtpSender | None:
 
 def get_smtp_sender() -> SmtpSender | None:
     """The SMTP provider as this process currently sees it, or None when none is configured."""
-    global _entry
+    global _entry, _last_endpoint
     with tracer().start_as_current_span("notification.smtp_sender") as span:
         now = time.monotonic()
         with _lock:
@@ -74,10 +78,14 @@ def get_smtp_sender() -> SmtpSender | None:
         else:
             # Read outside the lock: a slow database must not block cache hits in other threads.
             sender = _load()
-            if sender is not None:
-                with _lock:
-                    if generation == _generation:
+            previous = None
+            with _lock:
+                if generation == _generation:
+                    previous, _last_endpoint = _last_endpoint, sender.endpoint if sender is not None else None
+                    if sender is not None:
                         _entry = _Entry(sender, now + settings.NOTIFICATION_SENDER_CACHE_TTL_SECONDS)
+            if previous is not None and (sender is None or sender.endpoint != previous):
+                close_pooled(previous)  # changed by another process: its relay or credentials are stale
         span.set_attribute("provider_configured", sender is not None)
         span.set_attribute("cache_hit", cache_hit)
         if sender is not None:
@@ -86,8 +94,12 @@ def get_smtp_sender() -> SmtpSender | None:
 
 
 def invalidate_sender_cache() -> None:
-    """Forgets the cached sender of this process; the next call reads the database."""
-    global _entry, _generation
+    """Forgets the cached sender of this process and closes its pooled connections; the next call
+    reads the database."""
+    global _entry, _generation, _last_endpoint
     with _lock:
+        previous, _last_endpoint = _last_endpoint, None
         _entry = None
         _generation += 1
+    if previous is not None:
+        close_pooled(previous)

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from core.actors import require_permission
 from core.errors import Conflict, DomainError, ErrorCode, ValidationError
+from core.ratelimit import rate_limit_hit
 from core.schema import clean_name
 from core.services import audit_entry_create
 from providers.kinds import SMTP, get_provider_kind
@@ -163,6 +164,7 @@ def notification_provider_test(*, actor: Any, provider_id: Any, send_to: Any = N
     recipient = _clean_send_to(send_to) if send_to else None
     if instance.provider != SMTP.key:
         raise ValidationError.for_field("provider", f"Testing is not supported for {instance.provider!r} providers.")
+    rate_limit_hit(actor=actor)
     result = _run_smtp_test(instance, recipient)
     audit_entry_create(
         actor=actor,

@@ -3,16 +3,25 @@
 TLS always verifies certificates (plus NOTIFICATION_SMTP_CA_BUNDLE for a private CA): implicit TLS
 on port 465, required STARTTLS on any other port, plaintext only when TLS is switched off.
 Failures come out as SmtpError with a stable code and whether a retry could help.
+
+Deliveries send through `pooled_send`: each process keeps its open, authenticated connections per
+endpoint, since connecting, STARTTLS and AUTH cost several round trips and a TLS handshake, several
+times the cost of the message itself. A connection is closed instead of reused after any error, when
+it has been idle longer than NOTIFICATION_SMTP_POOL_IDLE_SECONDS, and when its endpoint is dropped
+(`close_pooled`, which the sender cache calls when the provider changes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -53,7 +62,15 @@ class SmtpError(DomainError):
 
 
 def tls_context() -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=settings.NOTIFICATION_SMTP_CA_BUNDLE)
+    """The verifying client context, built once per CA bundle (and its modification time) per process:
+    loading the trust store costs milliseconds, and a context is safe to share."""
+    cafile = settings.NOTIFICATION_SMTP_CA_BUNDLE
+    return _tls_context(cafile, os.stat(cafile).st_mtime_ns if cafile else None)
+
+
+@lru_cache(maxsize=4)
+def _tls_context(cafile: str | None, _mtime_ns: int | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -149,3 +166,113 @@ def send_messages(backend: VerifyingEmailBackend, messages: list[Any]) -> int:
         return backend.send_messages(messages)
     except Exception as exc:
         raise classify(exc, stage="send") from None
+
+
+# A reused connection that fails like this was most likely dropped by the server while idle (or
+# is being shut down with 421): the message is sent again once on a new connection.
+_STALE_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError)
+_SERVICE_CLOSING = 421
+# Idle connections kept per endpoint; more are only needed with a threaded worker pool.
+_MAX_IDLE_PER_ENDPOINT = 4
+
+
+def _stale(exc: BaseException) -> bool:
+    return isinstance(exc, _STALE_ERRORS) or getattr(exc, "smtp_code", None) == _SERVICE_CLOSING
+
+
+def _drop(backend: VerifyingEmailBackend) -> None:
+    """Closes the socket without QUIT: the server may be gone, and nobody should wait for it."""
+    connection, backend.connection = backend.connection, None
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+class SmtpPool:
+    """The open, authenticated connections of this process, per endpoint, each used by one send at a time.
+
+    A forked child (a prefork worker) starts with an empty pool rather than share its parent's sockets.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._idle: dict[SmtpEndpoint, list[tuple[VerifyingEmailBackend, float]]] = {}
+        # When each endpoint was last closed: a connection checked out before then is not taken back.
+        self._closed_at: dict[SmtpEndpoint, float] = {}
+
+    def _checkout(self, endpoint: SmtpEndpoint, now: float) -> VerifyingEmailBackend | None:
+        """An idle connection to `endpoint` fresh enough to reuse, or None; closes expired ones."""
+        expired: list[VerifyingEmailBackend] = []
+        found = None
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._idle, self._closed_at = os.getpid(), {}, {}
+            horizon = now - settings.NOTIFICATION_SMTP_POOL_IDLE_SECONDS
+            for key in list(self._idle):
+                expired += [backend for backend, used in self._idle[key] if used < horizon]
+                self._idle[key] = [(backend, used) for backend, used in self._idle[key] if used >= horizon]
+                if not self._idle[key]:
+                    del self._idle[key]
+            if self._idle.get(endpoint):
+                found = self._idle[endpoint].pop()[0]
+        for backend in expired:
+            _drop(backend)
+        return found
+
+    def _checkin(self, endpoint: SmtpEndpoint, backend: VerifyingEmailBackend, checked_out: float) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(endpoint, [])
+            keep = (
+                self._pid == os.getpid()
+                and self._closed_at.get(endpoint, -1.0) < checked_out
+                and len(idle) < _MAX_IDLE_PER_ENDPOINT
+            )
+            if keep:
+                idle.append((backend, time.monotonic()))
+                return
+        _drop(backend)
+
+    def send(self, endpoint: SmtpEndpoint, messages: list[Any]) -> int:
+        """Sends on a pooled connection (opened when there is none); raises SmtpError."""
+        checked_out = time.monotonic()
+        backend = self._checkout(endpoint, checked_out)
+        if backend is not None:
+            try:
+                sent = backend.send_messages(messages)
+            except Exception as exc:
+                _drop(backend)
+                if not _stale(exc):
+                    raise classify(exc, stage="send") from None
+            else:
+                self._checkin(endpoint, backend, checked_out)
+                return sent
+        backend = open_backend(endpoint)
+        try:
+            sent = backend.send_messages(messages)
+        except Exception as exc:
+            _drop(backend)
+            raise classify(exc, stage="send") from None
+        self._checkin(endpoint, backend, checked_out)
+        return sent
+
+    def close(self, endpoint: SmtpEndpoint) -> None:
+        """Closes the connections to `endpoint`: the idle ones now, one in use when its send ends."""
+        with self._lock:
+            self._closed_at[endpoint] = time.monotonic()
+            idle = self._idle.pop(endpoint, []) if self._pid == os.getpid() else []
+        for backend, _ in idle:
+            _drop(backend)
+
+
+_pool = SmtpPool()
+
+
+def pooled_send(endpoint: SmtpEndpoint, messages: list[Any]) -> int:
+    """Sends `messages` through this process's pooled connection to `endpoint`; raises SmtpError."""
+    return _pool.send(endpoint, messages)
+
+
+def close_pooled(endpoint: SmtpEndpoint) -> None:
+    """Closes this process's connections to `endpoint`, e.g. after the provider changed."""
+    _pool.close(endpoint)

@@ -155,7 +155,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
@@ -193,6 +193,8 @@ GRAPHENE = {
 }
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
 GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 20)
+# A document with more lexical tokens is refused before it is validated (validation cost grows with size).
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 5000)
 
 # --- Celery -------------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
@@ -221,6 +223,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# --- Abuse limits (docs/RELIABILITY.md, "Threat model") --------------------------------------
+# A request body larger than this is refused with 413 PAYLOAD_TOO_LARGE (REST and GraphQL).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+# JSON bodies (REST and GraphQL) nested deeper than this are refused with PARSE_ERROR.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
+# Channel validation, rule validation with `send` and the provider test connect to a host the caller
+# chose: each user may run this many of them per window (0 switches the limit off).
+NOTIFICATION_TEST_SEND_LIMIT = env_int("NOTIFICATION_TEST_SEND_LIMIT", 10)
+NOTIFICATION_TEST_SEND_WINDOW_SECONDS = env_int("NOTIFICATION_TEST_SEND_WINDOW_SECONDS", 60)
+# Where the counters live: this Redis, else the broker's when it is Redis, else the database.
+RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+# Unset, Celery's Django fix-up closes the database connection around every task (a new PostgreSQL
+# connection per delivery, CONN_MAX_AGE ignored). Set, it closes them every this many tasks, and
+# config/celery.py applies Django's own rules around each task instead (CONN_MAX_AGE, health checks).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+
 # --- Secrets at rest ------------------------------------------------------------------------
 # Fernet keys (urlsafe base64 of 32 bytes). The first encrypts; deprecated ones only decrypt until
 # `manage.py notification rotate-keys` (run at every start) re-encrypts under the active key.
@@ -233,7 +253,18 @@ NOTIFICATION_RETRY_BASE_SECONDS = float(env_str("NOTIFICATION_RETRY_BASE_SECONDS
 NOTIFICATION_RETRY_MAX_SECONDS = float(env_str("NOTIFICATION_RETRY_MAX_SECONDS", "1800"))
 # Share of each backoff step that is random: 1 is full jitter, 0 a fixed exponential ladder.
 NOTIFICATION_RETRY_JITTER = float(env_str("NOTIFICATION_RETRY_JITTER", "1"))
+# A retry waits in a worker as an unacknowledged ETA message; past the visibility timeout Redis would
+# hand it to a second worker as well. The longest wait (a server's Retry-After included) stays below.
+if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= NOTIFICATION_RETRY_MAX_SECONDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "NOTIFICATION_RETRY_MAX_SECONDS must be below the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT)."
+    )
 NOTIFICATION_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATION_SWEEP_INTERVAL_SECONDS", 60)
+# A worker that claims a delivery takes up to this many pending deliveries of its channel with it,
+# sending them on one connection with one claim and one record (1: one at a time).
+NOTIFICATION_DELIVERY_BATCH_SIZE = env_int("NOTIFICATION_DELIVERY_BATCH_SIZE", 20)
 NOTIFICATION_SWEEP_AGE_SECONDS = env_int("NOTIFICATION_SWEEP_AGE_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueues deliveries whose task was lost (see notifications.delivery.delivery_sweep).
@@ -243,11 +274,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 NOTIFICATION_SENDER_CACHE_TTL_SECONDS = env_int("NOTIFICATION_SENDER_CACHE_TTL_SECONDS", 30)
+# A pooled SMTP connection idle longer than this is closed rather than reused: relays drop idle
+# clients after a while (Postfix after 300 s), and a dropped one costs a failed try first.
+NOTIFICATION_SMTP_POOL_IDLE_SECONDS = float(env_str("NOTIFICATION_SMTP_POOL_IDLE_SECONDS", "30"))
 NOTIFICATION_SMTP_CA_BUNDLE = env_str("NOTIFICATION_SMTP_CA_BUNDLE") or None
 NOTIFICATION_WEBHOOK_ALLOWED_NETWORKS = env_list("NOTIFICATION_WEBHOOK_ALLOWED_NETWORKS")
+# The same guard for the SMTP server of an email channel's own `smtp` block (which a channel writer
+# chooses); the runtime provider's relay is the operator's and may be internal.
+NOTIFICATION_SMTP_ALLOWED_NETWORKS = env_list("NOTIFICATION_SMTP_ALLOWED_NETWORKS")
 NOTIFICATION_WEBHOOK_MAX_REDIRECTS = env_int("NOTIFICATION_WEBHOOK_MAX_REDIRECTS", 3)
 NOTIFICATION_TEMPLATE_MAX_BYTES = 64 * 1024
 NOTIFICATION_RENDER_MAX_CHARS = env_int("NOTIFICATION_RENDER_MAX_CHARS", 256 * 1024)
+# One render (or condition) may take this many steps (loop iterations, calls, filters) and seconds.
+NOTIFICATION_RENDER_MAX_STEPS = env_int("NOTIFICATION_RENDER_MAX_STEPS", 100_000)
+NOTIFICATION_RENDER_MAX_SECONDS = float(env_str("NOTIFICATION_RENDER_MAX_SECONDS", "2"))
 # Host applications add event types here as dotted paths to EventType objects.
 NOTIFICATION_EVENT_TYPES = env_list("NOTIFICATION_EVENT_TYPES")
 

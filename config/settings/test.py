@@ -34,5 +34,8 @@ NOTIFICATION_ENCRYPTION_KEY = "ZtlXlyOUbfDK14s-dA_ju1MtLz0M8_Qs-lbxwVJb4Bg="
 NOTIFICATION_ENCRYPTION_DEPRECATED_KEYS: list[str] = []
 # Test servers listen on loopback.
 NOTIFICATION_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+NOTIFICATION_SMTP_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 NOTIFICATION_RETRY_BASE_SECONDS = 0.2
 OTEL_TRACES_EXPORTER = "none"
+# Rate-limit counters in the test database, so each test starts from zero.
+RATE_LIMIT_REDIS_URL = ""

@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import ApiView, error_example, error_response
+from core.api import RATE_LIMITED_RESPONSE, ApiView, error_example, error_response
 from core.errors import ErrorCode
 from core.schema import StrictSerializer
 from notifications.api.common import ActionErrorSerializer, CreatedRangeFilterSet
@@ -284,7 +284,7 @@ class ChannelValidateApi(ApiView):
         description="Sends `test_message` through the same code path as real deliveries (SSRF guard "
         "included) and reports the outcome. The remote server's response body is never returned.",
         request=ChannelValidateInput,
-        responses={200: ChannelValidateOutput},
+        responses={200: ChannelValidateOutput, 429: RATE_LIMITED_RESPONSE},
         examples=[
             OpenApiExample("Request", value={"test_message": "Hello from the notification service"}, request_only=True),
             OpenApiExample(

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import ApiView
+from core.api import RATE_LIMITED_RESPONSE, ApiView
 from core.schema import StrictSerializer
 from notifications.api.common import ActionErrorSerializer, CreatedRangeFilterSet
 from notifications.models import Rule
@@ -163,7 +163,7 @@ class RuleValidateApi(ApiView):
         description="Evaluates the condition and renders the templates for `payload`; with `send: true` also "
         "sends the result through the rule's channel.",
         request=RuleValidateInput,
-        responses={200: RuleValidateOutput},
+        responses={200: RuleValidateOutput, 429: RATE_LIMITED_RESPONSE},
         examples=[
             OpenApiExample(
                 "Dry run",

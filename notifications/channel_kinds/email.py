@@ -7,7 +7,6 @@ id, so the retries of one delivery are recognisably the same message.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from email.headerregistry import Address
 from email.utils import formatdate
@@ -17,9 +16,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from rest_framework import serializers
 
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
 from core.schema import HostnameField, PortField, SecretField, StrictSerializer, no_crlf
-from notifications import rendering
+from notifications import rendering, ssrf
 from notifications.channel_kinds.base import (
     ChannelKind,
     RenderedMessage,
@@ -28,7 +27,7 @@ from notifications.channel_kinds.base import (
     redact,
     register,
 )
-from providers.smtp import SmtpEndpoint, SmtpError, open_backend, send_messages
+from providers.smtp import SmtpEndpoint, SmtpError, pooled_send
 
 if TYPE_CHECKING:
     from notifications.models import Channel
@@ -188,12 +187,13 @@ class EmailKind(ChannelKind):
         email.attach_alternative(message.html, "text/html")
         secrets = self.secret_values(channel=channel, sender=sender)
         try:
-            backend = open_backend(endpoint)
-            try:
-                send_messages(backend, [email])
-            finally:
-                with contextlib.suppress(Exception):  # the message is out; a failed QUIT changes nothing
-                    backend.close()
+            if channel.config.get("smtp"):  # the channel writer's choice of server, unlike the provider's relay
+                ssrf.vet_host(endpoint.host, endpoint.port, smtp=True)
+            pooled_send(endpoint, [email])
+        except ssrf.AddressRefused as exc:
+            raise SendFailure(exc.message, code=exc.code, transient=False) from None
+        except ssrf.ResolutionFailed as exc:
+            raise SendFailure(exc.message, code=ErrorCode.SMTP_CONNECT_FAILED, transient=True) from None
         except SmtpError as exc:
             text = redact(exc.message, secrets=secrets)
             raise SendFailure(

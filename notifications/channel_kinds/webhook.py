@@ -80,7 +80,7 @@ class WebhookConfigSerializer(StrictSerializer):
     def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
         errors = {}
         for name in value:
-            if not _HEADER_NAME.match(name):
+            if not _HEADER_NAME.fullmatch(name):  # not match(): its `$` accepts a trailing newline
                 errors[name] = ["Not a valid header name."]
             elif name.lower() in RESERVED_HEADERS:
                 errors[name] = ["This header is set by the service."]

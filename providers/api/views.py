@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import ApiView, DateTimeFilter, error_example, error_response
+from core.api import RATE_LIMITED_RESPONSE, ApiView, DateTimeFilter, error_example, error_response
 from core.errors import ErrorCode
 from core.schema import StrictSerializer
 from providers.kinds import ProviderKind, registered_provider_kinds
@@ -268,7 +268,7 @@ class ProviderTestApi(ApiView):
         description="Connects to the relay, secures the connection as configured, authenticates, and "
         "with `send_to` sends one test message. An SMTP failure is an unsuccessful result, not an error.",
         request=ProviderTestInput,
-        responses={200: ProviderTestOutput},
+        responses={200: ProviderTestOutput, 429: RATE_LIMITED_RESPONSE},
         examples=[
             OpenApiExample("Connect and send", value={"send_to": "ops@example.com"}, request_only=True),
             OpenApiExample(

@@ -197,13 +197,15 @@ class Arrival:
 
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the workers' pooled sessions expect
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     server: _SinkServer
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         sink = self.server.sink
-        status, headers = sink.arrive(self.headers.get(DELIVERY_ID_HEADER, ""), body)
-        sink.released.wait(timeout=120)
+        number, status, headers = sink.arrive(self.headers.get(DELIVERY_ID_HEADER, ""), body)
+        if number >= sink.hold_from:
+            sink.released.wait(timeout=120)
         payload = b"ok" if status < 400 else b"fault injected"
         try:
             self.send_response(status)
@@ -232,17 +234,17 @@ class HttpSink:
     """A threaded keep-alive webhook receiver that counts requests by delivery id.
 
     `reply(number, nth)` picks each answer; `stall()` holds every answer (after the request has been
-    read in full and counted) until `release()`.
+    read in full and counted) until `release()`; `stall(from_request=3)` answers the first two.
     """
 
     def __init__(self, *, reply: ReplyPolicy | None = None) -> None:
         self.reply: ReplyPolicy = reply or (lambda number, nth: (200, {}))
         self.released = threading.Event()
         self.released.set()
+        self.hold_from = 1
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
         self._per_id: Counter[str] = Counter()
-        self.bodies: dict[str, bytes] = {}
         self._server = _SinkServer((HOST, 0), _HttpHandler)
         self._server.sink = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -251,14 +253,13 @@ class HttpSink:
     def url(self) -> str:
         return f"http://{HOST}:{self._server.server_address[1]}/hook"
 
-    def arrive(self, delivery_id: str, body: bytes) -> Reply:
+    def arrive(self, delivery_id: str, body: bytes) -> tuple[int, int, dict[str, str]]:
         with self._lock:
             self._per_id[delivery_id] += 1
             number = len(self._arrivals) + 1
             status, headers = self.reply(number, self._per_id[delivery_id])
             self._arrivals.append(Arrival(delivery_id, number, datetime.now(UTC), status, dict(headers)))
-            self.bodies.setdefault(delivery_id, body)
-        return status, headers
+        return number, status, headers
 
     @property
     def arrivals(self) -> list[Arrival]:
@@ -273,7 +274,8 @@ class HttpSink:
         """Requests per delivery id that were answered with a success."""
         return Counter(a.delivery_id for a in self.arrivals if a.status < 300)
 
-    def stall(self) -> None:
+    def stall(self, *, from_request: int = 1) -> None:
+        self.hold_from = from_request
         self.released.clear()
 
     def release(self) -> None:
