@@ -514,7 +514,7 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 
 def emit_cost(options: Options) -> Results:
-    """SQL queries and median time of emit() with 2 matching rules and 1/100/10,000 others stored.
+    """SQL queries and time (lower quartile) of emit() with 2 matching rules and 1/100/10,000 others stored.
 
     The others are rules of other event types, plus one in ten of the same type but disabled. The
     2 matching rules point at a webhook channel; their tasks are dropped from the broker afterwards.
@@ -564,7 +564,8 @@ def emit_cost(options: Options) -> Results:
             emit(actor=actor, event_type=EMIT_COST_EVENT_TYPE, payload=payload)
             times.append((time.perf_counter() - began) * 1000)
         results[f"emit.{target}.queries"] = len(queries)
-        results[f"emit.{target}.ms"] = statistics.median(times)
+        # The lower quartile: on a shared machine the slow calls measure the neighbours.
+        results[f"emit.{target}.ms"] = statistics.quantiles(times, n=4)[0]
     Rule.objects.filter(name__startswith="emit-cost-").delete()
     Event.objects.filter(event_type=EMIT_COST_EVENT_TYPE).delete()
     return results

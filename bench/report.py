@@ -134,7 +134,7 @@ def rows(results: Results) -> list[Row]:
     for count in counts:
         table.append(
             Row(
-                f"emit(), 2 matching + {count:,} other rules: queries, ms",
+                f"emit(), 2 matching + {count:,} other rules: queries, ms (p25)",
                 f"{results[f'emit.{count}.queries']:.0f}, {results[f'emit.{count}.ms']:.2f}",
             )
         )

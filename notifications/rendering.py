@@ -104,7 +104,7 @@ _SAFE_METHODS: dict[type, frozenset[str]] = {
     float: frozenset({"real", "imag", "is_integer"}),
 }
 _BUILTIN_TYPES = (str, bytes, dict, list, tuple, set, frozenset, int, float, complex, range)
-_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
+_PRINTF_SPEC = re.compile(r"%(?:\(([^)]*)\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 
 
 @dataclass
@@ -182,27 +182,47 @@ def _as_int(value: Any) -> int:
         return 0
 
 
+def _escaped(conversion: str | None) -> int:
+    """How much longer than its text a value can get: %r/!r and %a/!a escape every character."""
+    return 10 if conversion in ("r", "a") else 1
+
+
 def _printf_size(template: str, args: Any) -> int:
-    """The most `template % args` can produce."""
-    specs = _PRINTF_SPEC.findall(template)
+    """The most `template % args` can produce: each specifier's value (in turn, or by name), widened
+    to its width and precision, which `*` takes from the values too."""
     values = list(args) if isinstance(args, tuple) else [args]
-    star = max((_as_int(v) for v in values if isinstance(v, int)), default=0)
-    per_value = 10 * text_size(args)  # %r and %a escape
-    return len(template) + sum(
-        _as_int(width if width != "*" else star) + _as_int(precision if precision != "*" else star) + per_value
-        for width, precision, _ in specs
-    )
+    position, size = 0, len(template)
+
+    def take() -> Any:
+        nonlocal position
+        position += 1
+        return values[position - 1] if position <= len(values) else None
+
+    for name, width, precision, conversion in _PRINTF_SPEC.findall(template):
+        if conversion == "%":
+            continue
+        widths = _as_int(take() if width == "*" else width) + _as_int(take() if precision == "*" else precision)
+        value = args.get(name) if name and isinstance(args, Mapping) else take()
+        size += widths + _escaped(conversion) * text_size(value)
+    return size
 
 
-def _format_size(template: str, args: Any, kwargs: Any) -> int:
-    """The most `template.format(*args, **kwargs)` can produce (nested fields in a spec are widths)."""
-    per_field = 10 * (text_size(list(args)) + text_size(dict(kwargs)))  # !r and !a escape
-    ints = [_as_int(v) for v in (*args, *dict(kwargs).values()) if isinstance(v, int)]
-    size = len(template)
-    for _literal, field, spec, _conversion in string.Formatter().parse(template):
-        if field is not None:
-            widths = sum(int(number) for number in re.findall(r"\d+", spec or ""))
-            size += per_field + widths + (max(ints, default=0) if "{" in (spec or "") else 0)
+def _format_size(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """The most `template.format(*args, **kwargs)` can produce: each field's argument (an attribute
+    or item of it is part of it), widened by the numbers in its spec; a nested field in a spec is a
+    width taken from the arguments."""
+    ints = [_as_int(v) for v in (*args, *kwargs.values()) if isinstance(v, int)]
+    automatic, size = 0, len(template)
+    for _literal, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        first = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if first == "":
+            first, automatic = str(automatic), automatic + 1
+        value = args[int(first)] if first.isdigit() and int(first) < len(args) else kwargs.get(first)
+        widths = sum(int(number) for number in re.findall(r"\d+", spec or ""))
+        nested = max(ints, default=0) if "{" in (spec or "") else 0
+        size += _escaped(conversion) * text_size(value) + widths + nested
     return size
 
 
@@ -392,10 +412,8 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         @wraps(wrapped)
         def bounded(*args: Any, **kwargs: Any) -> str:
             _step()
-            if is_format_map:
-                _refuse_over(_format_size(template, (), args[0] if args and isinstance(args[0], Mapping) else {}))
-            else:
-                _refuse_over(_format_size(template, args, kwargs), "a formatted string")
+            mapping = args[0] if is_format_map and args and isinstance(args[0], Mapping) else kwargs
+            _refuse_over(_format_size(template, () if is_format_map else args, mapping), "a formatted string")
             return _checked(wrapped(*args, **kwargs))
 
         return bounded

@@ -29,8 +29,8 @@ ROWS = (
     "HTTP sink alone, raw keep-alive socket, req/s",
     "Webhook, 2 workers / ceiling (c)",
     "Webhook event-to-delivered p50 / p95 / p99, ms",
-    "emit(), 2 matching + 1 other rules: queries, ms",
-    "emit(), 2 matching + 100 other rules: queries, ms",
+    "emit(), 2 matching + 1 other rules: queries, ms (p25)",
+    "emit(), 2 matching + 100 other rules: queries, ms (p25)",
     "emit() with 100 vs 1 other rules: time, queries",
     "Worker peak RSS (VmHWM), MiB",
 )

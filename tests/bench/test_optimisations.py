@@ -10,7 +10,7 @@ from notifications.delivery import delivery_process
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.services import emit
 from providers import smtp
-from providers.sender_cache import invalidate_sender_cache
+from providers.sender_cache import get_smtp_sender, invalidate_sender_cache
 from tests.notifications.builders import ACTOR, SESSION, email_channel, rule, smtp_provider, webhook_channel
 from tests.support.http import http_server, webhook_receiver  # noqa: F401  (fixtures)
 from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
@@ -51,7 +51,7 @@ def test_sends_share_one_authenticated_connection(mail_route):
 
 def test_a_connection_the_server_dropped_is_replaced_and_the_message_still_goes(mail_route):
     assert send_one() == DeliveryStatus.SENT
-    ((backend, _),) = next(iter(smtp._pool._idle.values()))
+    ((backend, _),) = smtp._pool._idle[get_smtp_sender().endpoint]
     backend.connection.sock.shutdown(socket.SHUT_RDWR)  # as a relay that timed the idle client out
 
     assert send_one() == DeliveryStatus.SENT
@@ -68,9 +68,11 @@ def test_an_idle_connection_past_the_limit_is_not_reused(mail_route, settings):
 
 def test_a_provider_change_closes_its_pooled_connections(mail_route):
     assert send_one() == DeliveryStatus.SENT
+    provider_endpoint = get_smtp_sender().endpoint
+    assert provider_endpoint in smtp._pool._idle
     invalidate_sender_cache()  # what a provider update does on commit
 
-    assert smtp._pool._idle == {}
+    assert provider_endpoint not in smtp._pool._idle
     assert send_one() == DeliveryStatus.SENT
     assert len(mail_route.auth_attempts) == 2
 

@@ -302,3 +302,24 @@ ORDINARY = [
 @pytest.mark.parametrize(("template", "expected"), ORDINARY)
 def test_ordinary_templates_still_render(template, expected):
     assert render(template, {"message": "Hello", "data": {"message": "Hello"}}) == expected
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'Hello %s!' % message }}",
+        "{{ '%s %d %s' % (message, 1, 'x') }}",
+        "{{ '%(m)s' % {'m': message} }}",
+        "{{ '{} {} {} {} {}'.format(message, 1, 2, 3, 4) }}",
+        "{{ '{m} {n}'.format(m=message, n=2) }}",
+        "{{ '{0} and {0[0]}'.format(message) }}",
+        "{{ message ~ '!' }}",
+        "{{ message|replace('a', 'b') }}",
+        "{{ message|wordwrap(80) }}",
+        "{{ [message, 'x']|join(', ') }}",
+    ],
+)
+def test_a_large_payload_fits_through_formatting_and_filters(template):
+    """The bounds count each argument where it is used, so a long but legitimate text passes."""
+    message = "a" * 100_000
+    assert len(render(template, {"message": message})) >= len(message)
