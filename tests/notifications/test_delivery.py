@@ -84,6 +84,9 @@ def test_only_due_pending_or_retrying_rows_are_claimed(webhook_receiver):
 
 def test_a_transient_failure_is_scheduled_and_the_last_one_fails(settings, webhook_receiver):
     settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    # A fixed, long first delay: with full jitter it could end before the assertion below runs.
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 60
+    settings.NOTIFICATION_RETRY_JITTER = 0
     receiver = webhook_receiver(responses=[(503, {}, "down")])
     rule(webhook_channel(receiver.url))
     delivery = emitted()
