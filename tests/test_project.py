@@ -1,5 +1,6 @@
 """Repository-level checks: migrations match the models, and the code is lint clean."""
 
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -41,3 +42,11 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme
     assert "\nmake test\n" in ci
+
+
+def test_every_environment_variable_the_settings_read_is_documented():
+    settings_source = (ROOT / "config" / "settings" / "base.py").read_text()
+    readme = (ROOT / "README.md").read_text()
+    variables = set(re.findall(r'env_(?:str|int|bool|list)\("([A-Z0-9_]+)"', settings_source))
+    assert len(variables) > 20
+    assert sorted(name for name in variables if name not in readme) == []
