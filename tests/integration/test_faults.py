@@ -294,13 +294,12 @@ def test_load_through_two_workers_with_one_percent_http_500(
     assert len(ids) == LOAD_EVENTS
     assert statuses() == {DeliveryStatus.SENT: LOAD_EVENTS}
     assert set(hooks.accepted()) == ids and set(hooks.accepted().values()) == {1}  # none lost, none twice
-    failed = {a.delivery_id for a in hooks.arrivals if a.status == 500}
-    assert len(failed) >= LOAD_EVENTS // 100 - 1
+    # Every 100th request fails, retries included, so a delivery can be failed more than once.
+    failures = [a for a in hooks.arrivals if a.status == 500]
+    assert len(failures) >= LOAD_EVENTS // 100
     attempts = dict(Delivery.objects.values_list("pk", "attempts"))
     assert {str(pk): count for pk, count in attempts.items()} == dict(hooks.counts())
-    assert DeliveryAttempt.objects.filter(outcome=AttemptOutcome.TRANSIENT_ERROR).count() == len(
-        [a for a in hooks.arrivals if a.status == 500]
-    )
+    assert DeliveryAttempt.objects.filter(outcome=AttemptOutcome.TRANSIENT_ERROR).count() == len(failures)
 
 
 def test_a_retry_cap_not_below_the_visibility_timeout_is_refused_at_start() -> None:
