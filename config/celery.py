@@ -26,10 +26,25 @@ def keep_database_connections_fresh(task: Any = None, **kwargs: object) -> None:
     close_old_connections()
 
 
+def relax_commit_durability(sender: Any, connection: Any, **kwargs: object) -> None:
+    """A worker's own commits (claims, attempt records, sweeps) do not wait for the WAL flush.
+
+    Losing the last of them in a PostgreSQL crash can only repeat a send: the claim or the record
+    rolls back to `pending` or `sending`, and the delivery goes out again (at least once). The
+    events and deliveries themselves are committed durably by `emit()`, in the producer's process.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+
+
 @signals.celeryd_init.connect
 def notification_startup(**kwargs: object) -> None:
     # Sent once by the worker program's main process before the pool forks (worker_process_init
     # would run in every child), and not by embedded test workers. Django is set up by then.
+    from django.db.backends.signals import connection_created
+
     from providers.startup import worker_startup
 
+    connection_created.connect(relax_commit_durability, dispatch_uid="relax_commit_durability")
     worker_startup()

@@ -17,10 +17,8 @@ import logging
 import math
 import time
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -29,6 +27,7 @@ from django.utils import timezone
 from core.actors import SystemActor
 from core.errors import DomainError, ErrorCode
 from core.models import RateLimitCounter
+from core.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +45,8 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
-@lru_cache(maxsize=4)
-def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 def _hit_redis(url: str, key: str, window: int) -> int:
-    pipe = _redis_client(url).pipeline(transaction=True)
+    pipe = redis_client(url).pipeline(transaction=True)
     pipe.incr(key)
     pipe.expire(key, window + 1, nx=True)
     count, _ = pipe.execute()

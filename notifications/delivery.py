@@ -19,12 +19,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q, Subquery
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import DomainError, ErrorCode
 from core.telemetry import tracer
-from notifications import rendering
+from notifications import dispatch, rendering
 from notifications.channel_kinds import get_kind
 from notifications.channel_kinds.base import SendFailure, redact
 from notifications.models import (
@@ -47,9 +47,9 @@ SWEEP_BATCH = 500
 # Pauses before recording an attempt again on a new connection, when the database connection was
 # lost while the message went out (see _record_reconnecting).
 RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)
-# A batch starts no further send after this long; the rest go back to pending and to the queue. It
-# keeps co-claimed deliveries from waiting behind a slow endpoint, far inside the sweeper's age.
-BATCH_SECONDS = 5.0
+# A drain starts no further send after this long; the rest go back to pending and to the queue, so
+# that one busy channel does not hold a worker while other channels' tasks wait.
+DRAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class Outcome:
 class ProcessResult:
     """`status` is None when this call did not claim the delivery (someone else has it, or it is done).
 
-    `also` holds the results of the other deliveries of the channel claimed and processed with this
-    one (see `delivery_process`); each is re-enqueued at its own `retry_at`.
+    `also` holds the results of the other deliveries of the channel that this call drained (see
+    `delivery_process`); each is re-enqueued at its own `retry_at`.
     """
 
     delivery_id: str
@@ -249,43 +249,41 @@ def _retry_delay(attempt: int, retry_after: float | None) -> float:
     return delay
 
 
-def _claim(pk: uuid.UUID) -> list[Delivery]:
-    """Claims `pk` and, when it gets it, up to NOTIFICATION_DELIVERY_BATCH_SIZE - 1 more pending
-    deliveries of the same channel; returns them loaded, `pk` first, or [] when another worker has it.
-
-    `pk` goes pending/retrying and due -> sending in one conditional UPDATE, on its own: a task whose
-    delivery was claimed already (by a batch, or a redelivered task) costs that one statement. The
-    others are taken FOR UPDATE SKIP LOCKED, so concurrent batches never wait for or share a row.
-    """
+def _claim_own(pk: uuid.UUID) -> Delivery | None:
+    """The task's own delivery, pending/retrying and due -> sending in one conditional UPDATE, then
+    loaded; None when another worker has it or it is done (a redelivered task costs that statement)."""
     now = timezone.now()
-    claim = {"status": DeliveryStatus.SENDING, "attempts": F("attempts") + 1, "claimed_at": now, "updated_at": now}
     claimed = (
         Delivery.objects.filter(pk=pk, status__in=CLAIMABLE)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(**claim)
+        .update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
     )
-    if not claimed:
+    return Delivery.objects.select_related("event", "rule", "channel").get(pk=pk) if claimed else None
+
+
+def _claim_pending(channel_id: uuid.UUID, limit: int) -> list[Delivery]:
+    """Up to `limit` pending deliveries of the channel, oldest first, claimed and loaded together.
+
+    Taken FOR UPDATE SKIP LOCKED (of the delivery rows only), so concurrent drains of one channel
+    never wait for or share a row; the partial index `delivery_pending_channel_idx` serves it.
+    """
+    if limit < 1:
         return []
-    pks = [pk]
-    if settings.NOTIFICATION_DELIVERY_BATCH_SIZE > 1:
-        with transaction.atomic():
-            pks += (
-                Delivery.objects.select_for_update(skip_locked=True)
-                .filter(
-                    channel_id=Subquery(Delivery.objects.filter(pk=pk).values("channel_id")),
-                    status=DeliveryStatus.PENDING,
-                )
-                .exclude(pk=pk)
-                .order_by("created_at")  # oldest first, so a backlog drains in order
-                .values_list("pk", flat=True)[: settings.NOTIFICATION_DELIVERY_BATCH_SIZE - 1]
+    now = timezone.now()
+    with transaction.atomic():
+        batch = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "rule", "channel")
+            .filter(channel_id=channel_id, status=DeliveryStatus.PENDING)
+            .order_by("created_at")[:limit]
+        )
+        if batch:
+            Delivery.objects.filter(pk__in=[delivery.pk for delivery in batch]).update(
+                status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
             )
-            if len(pks) > 1:
-                Delivery.objects.filter(pk__in=pks[1:]).update(**claim)
-    loaded = {
-        delivery.pk: delivery
-        for delivery in Delivery.objects.select_related("event", "rule", "channel").filter(pk__in=pks)
-    }
-    return [loaded[key] for key in pks if key in loaded]
+    for delivery in batch:
+        delivery.status, delivery.attempts, delivery.claimed_at = DeliveryStatus.SENDING, delivery.attempts + 1, now
+    return batch
 
 
 def _pre_skip_reason(delivery: Delivery) -> str:
@@ -413,20 +411,17 @@ def _record_reconnecting(attempts: list[_Attempt]) -> list[ProcessResult]:
 
 
 def _release(deliveries: list[Delivery]) -> list[ProcessResult]:
-    """Gives claimed deliveries that a batch did not try back: pending, their attempt count as it
-    was, to be enqueued again at once."""
+    """Gives claimed deliveries that a drain did not try back: pending, their attempt count as it was."""
     if not deliveries:
         return []
     now = timezone.now()
-    Delivery.objects.filter(
-        pk__in=[delivery.pk for delivery in deliveries],
-        status=DeliveryStatus.SENDING,
-        claimed_at=deliveries[0].claimed_at,
-    ).update(status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, claimed_at=None, updated_at=now)
-    return [
-        ProcessResult(delivery_id=str(delivery.pk), status=DeliveryStatus.PENDING, retry_at=now)
-        for delivery in deliveries
-    ]
+    for claimed_at in {delivery.claimed_at for delivery in deliveries}:  # one claim, or the own one and a batch
+        Delivery.objects.filter(
+            pk__in=[delivery.pk for delivery in deliveries if delivery.claimed_at == claimed_at],
+            status=DeliveryStatus.SENDING,
+            claimed_at=claimed_at,
+        ).update(status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, claimed_at=None, updated_at=now)
+    return [ProcessResult(delivery_id=str(delivery.pk), status=DeliveryStatus.PENDING) for delivery in deliveries]
 
 
 def _attempt(delivery: Delivery) -> _Attempt:
@@ -453,31 +448,18 @@ def _attempt(delivery: Delivery) -> _Attempt:
     return _Attempt(delivery=delivery, outcome=outcome, started=started, finished=timezone.now())
 
 
-def delivery_process(*, delivery_id: str) -> ProcessResult:
-    """Claims, sends and records a delivery, and with it up to NOTIFICATION_DELIVERY_BATCH_SIZE - 1
-    more pending deliveries of its channel (their results in `also`), which share its pooled
-    connection, its database round trips and its commit. The caller re-enqueues every result that
-    has a `retry_at`.
-
-    A batch starts no further send after a transient failure (the endpoint is in trouble: each
-    delivery then backs off on its own schedule) or after BATCH_SECONDS; the untried ones go back to
-    pending and to the queue. A worker lost mid-batch leaves its rows `sending` for the sweeper.
-    """
-    try:
-        pk = uuid.UUID(str(delivery_id))
-    except ValueError:
-        logger.warning("Ignoring a delivery task with a malformed id")
-        return ProcessResult(delivery_id=str(delivery_id))
-    batch = _claim(pk)
-    began = time.monotonic()
+def _send(batch: list[Delivery], deadline: float) -> tuple[list[_Attempt], list[Delivery]]:
+    """Tries the batch in order on the channel's pooled connection; stops after a transient failure
+    (the endpoint is in trouble) or at the deadline. Returns the attempts and the untried rest."""
     attempts: list[_Attempt] = []
-    untried: list[Delivery] = []
     for index, delivery in enumerate(batch):
-        if attempts and (attempts[-1].outcome.transient or time.monotonic() - began > BATCH_SECONDS):
-            untried = batch[index:]
-            break
+        if attempts and (attempts[-1].outcome.transient or time.monotonic() > deadline):
+            return attempts, batch[index:]
         attempts.append(_attempt(delivery))
-    results = _record_reconnecting(attempts) if attempts else []
+    return attempts, []
+
+
+def _log_recorded(attempts: list[_Attempt], results: list[ProcessResult]) -> None:
     for attempt, result in zip(attempts, results, strict=True):
         logger.info(
             "Delivery attempt finished",
@@ -490,9 +472,52 @@ def delivery_process(*, delivery_id: str) -> ProcessResult:
                 "error_code": attempt.outcome.error_code,
             },
         )
-    others = [result for result in [*results, *_release(untried)] if result.delivery_id != str(pk)]
-    own = next((result for result in results if result.delivery_id == str(pk)), ProcessResult(delivery_id=str(pk)))
-    return dataclasses.replace(own, also=tuple(others))
+
+
+def delivery_process(*, delivery_id: str) -> ProcessResult:
+    """What a `deliver` task does: claims, sends and records its delivery, then drains its channel.
+
+    The drain claims the channel's pending deliveries in batches of NOTIFICATION_DELIVERY_BATCH_SIZE
+    (each batch shares the pooled connection, one claim and one record) until none is left. It
+    stops early after a transient failure (each delivery then backs off on its own schedule) or
+    after DRAIN_SECONDS, so that other channels get their turn; the untried ones go back to
+    pending and one more task is asked for (`dispatch.kick`). A full batch asks for a spare task
+    as well, so that an idle worker can share a backlog. The results of the other deliveries are
+    in `also`; the caller re-enqueues every result that has a `retry_at`. A worker lost mid-drain
+    leaves its claimed rows `sending` for the sweeper.
+    """
+    try:
+        pk = uuid.UUID(str(delivery_id))
+    except ValueError:
+        logger.warning("Ignoring a delivery task with a malformed id")
+        return ProcessResult(delivery_id=str(delivery_id))
+    own = _claim_own(pk)
+    channel_id = own.channel_id if own else Delivery.objects.filter(pk=pk).values_list("channel_id", flat=True).first()
+    limit = max(1, settings.NOTIFICATION_DELIVERY_BATCH_SIZE)
+    batch = [own] if own else []
+    if channel_id is not None:
+        dispatch.drain_started(channel_id)  # before the first look for pending rows: see dispatch
+        batch += _claim_pending(channel_id, limit - len(batch))
+    deadline = time.monotonic() + DRAIN_SECONDS
+    results: list[ProcessResult] = []
+    while batch:
+        if channel_id is not None and len(batch) == limit:
+            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[-1].pk), spare=True)
+        attempts, untried = _send(batch, deadline)
+        recorded = _record_reconnecting(attempts)
+        _log_recorded(attempts, recorded)
+        results += [*recorded, *_release(untried)]
+        if channel_id is None:
+            break
+        if untried or attempts[-1].outcome.transient or time.monotonic() > deadline:
+            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
+            break
+        batch = _claim_pending(channel_id, limit)
+    own_result = next((result for result in results if result.delivery_id == str(pk)), None)
+    return dataclasses.replace(
+        own_result or ProcessResult(delivery_id=str(pk)),
+        also=tuple(result for result in results if result.delivery_id != str(pk)),
+    )
 
 
 def delivery_sweep(*, now: datetime | None = None) -> list[str]:

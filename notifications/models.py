@@ -125,6 +125,12 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next_idx"),
             models.Index(fields=["created_at"], name="delivery_created_idx"),
+            # A drain's claim: the pending rows of one channel, oldest first (notifications.delivery).
+            models.Index(
+                fields=["channel", "created_at"],
+                condition=Q(status="pending"),
+                name="delivery_pending_channel_idx",
+            ),
         ]
 
     def __str__(self) -> str:

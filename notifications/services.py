@@ -18,14 +18,13 @@ from core.errors import Conflict, ErrorCode, ValidationError
 from core.ratelimit import rate_limit_hit
 from core.schema import clean_name, reject_nul
 from core.services import audit_entry_create
-from notifications import rendering
+from notifications import dispatch, rendering
 from notifications.channel_kinds import get_kind
 from notifications.channel_kinds.email import NO_SMTP_PROVIDER
 from notifications.delivery import Outcome, attempt_send, template_context
 from notifications.event_types import NOTIFICATION_TEST, get_event_type, validate_payload
 from notifications.models import Channel, ChannelType, Delivery, DeliveryStatus, Event, Rule
 from notifications.selectors import channel_get, delivery_get, rule_get
-from notifications.tasks import deliver
 from providers.sender_cache import get_smtp_sender
 
 logger = logging.getLogger(__name__)
@@ -320,18 +319,14 @@ def _clean_occurred_at(value: Any) -> datetime:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
-def _enqueue_on_commit(delivery_ids: list[str]) -> None:
+def _enqueue_on_commit(deliveries: list[Delivery]) -> None:
     """Transactional outbox: the tasks go out only once the rows they name are committed.
 
     An enqueue that fails (broker down) is logged by Django and left to the sweeper.
     """
-
-    def enqueue() -> None:
-        for delivery_id in delivery_ids:
-            deliver.apply_async(args=[delivery_id])
-
-    if delivery_ids:
-        transaction.on_commit(enqueue, robust=True)
+    pairs = [(str(delivery.pk), delivery.channel_id) for delivery in deliveries]
+    if pairs:
+        transaction.on_commit(lambda: dispatch.enqueue(pairs), robust=True)
 
 
 def _existing_emit(key: str) -> EmitResult:
@@ -398,7 +393,7 @@ def emit(
             deliveries.append(Delivery(event=event, rule=rule, channel=rule.channel))
     if deliveries:
         Delivery.objects.bulk_create(deliveries)
-    _enqueue_on_commit([str(delivery.id) for delivery in deliveries])
+    _enqueue_on_commit(deliveries)
     return EmitResult(event=event, deliveries=deliveries, created=True)
 
 
@@ -427,7 +422,7 @@ def delivery_retry(*, actor: Any, delivery_id: Any) -> Delivery:
         object_id=delivery.pk,
         detail={"previous_status": previous, "attempts": delivery.attempts},
     )
-    _enqueue_on_commit([str(delivery.pk)])
+    _enqueue_on_commit([delivery])
     return delivery
 
 

@@ -25,8 +25,7 @@ from notifications.delivery import delivery_process, delivery_sweep
 )
 def deliver(delivery_id: str) -> None:
     result = delivery_process(delivery_id=delivery_id)
-    # The deliveries claimed with this one have their own tasks, but those found them claimed and
-    # ended: their retries are enqueued here.
+    # The deliveries drained with this one may have no task of their own: their retries go out here.
     for processed in (result, *result.also):
         if processed.retry_at is not None:
             deliver.apply_async(args=[processed.delivery_id], eta=processed.retry_at)

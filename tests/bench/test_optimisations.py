@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from notifications.delivery import delivery_process
+from notifications.event_types import get_event_type
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.services import emit
 from providers import smtp
@@ -17,6 +18,7 @@ from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 CREDENTIALS = ("mailer", "smtp-pass-5ecret")
+DOWNLOAD = get_event_type("artifact.download.completed")
 
 
 @pytest.fixture(autouse=True)
@@ -94,36 +96,46 @@ def test_a_channel_with_its_own_smtp_block_has_its_own_connection(mail_route, sm
     assert (len(mail_route.auth_attempts), len(own.auth_attempts)) == (1, 1)
 
 
-def test_a_batch_sends_the_pending_deliveries_of_the_channel_once_each(webhook_receiver, settings):  # noqa: F811
+def test_a_task_drains_the_pending_deliveries_of_its_channel_in_batches(webhook_receiver, settings):  # noqa: F811
     settings.NOTIFICATION_DELIVERY_BATCH_SIZE = 3
     receiver = webhook_receiver()
     rule(webhook_channel(receiver.url))
-    first, second, third, fourth = emitted(4)
+    other = webhook_receiver()
+    rule(webhook_channel(other.url, name="other-hook"), event_type=DOWNLOAD.code, message_template="done")
+    first, *rest = emitted(7)
+    elsewhere = emit(actor=ACTOR, event_type=DOWNLOAD.code, payload=DOWNLOAD.example).deliveries[0]
 
     result = delivery_process(delivery_id=str(first.pk))
 
     assert result.status == DeliveryStatus.SENT
-    assert sorted(r.delivery_id for r in result.also) == sorted([str(second.pk), str(third.pk)])
+    assert sorted(r.delivery_id for r in result.also) == sorted(str(d.pk) for d in rest)
     assert {r.status for r in result.also} == {DeliveryStatus.SENT}
-    assert delivery_process(delivery_id=str(second.pk)).status is None  # its own task finds it done
-    assert Delivery.objects.get(pk=fourth.pk).status == DeliveryStatus.PENDING  # past the batch size
+    assert delivery_process(delivery_id=str(rest[0].pk)).status is None  # its own task finds it done
+    assert Delivery.objects.get(pk=elsewhere.pk).status == DeliveryStatus.PENDING  # another channel's
+    assert not other.requests
     assert sorted(request.headers["X-Notification-Delivery-Id"] for request in receiver.requests) == sorted(
-        str(d.pk) for d in (first, second, third)
+        str(d.pk) for d in (first, *rest)
     )
-    assert DeliveryAttempt.objects.filter(number=1).count() == 3
+    assert DeliveryAttempt.objects.filter(number=1).count() == 7
 
 
-def test_a_transient_failure_ends_the_batch_and_gives_the_rest_back(webhook_receiver, settings):  # noqa: F811
+def test_a_transient_failure_ends_the_drain_and_gives_the_rest_back(webhook_receiver, settings):  # noqa: F811
     settings.NOTIFICATION_DELIVERY_BATCH_SIZE = 3
-    receiver = webhook_receiver(responses=[(503, {}, "down"), (200, {}, "ok")])
+    receiver = webhook_receiver(responses=[(200, {}, "ok"), (503, {}, "down"), (200, {}, "ok")])
     rule(webhook_channel(receiver.url))
-    first, *rest = emitted(3)
+    first, second, *rest = emitted(5)
 
     result = delivery_process(delivery_id=str(first.pk))
 
-    assert (result.status, result.retry_at is not None) == (DeliveryStatus.RETRYING, True)
-    assert len(receiver.requests) == 1
-    assert {(r.status, r.retry_at is not None) for r in result.also} == {(DeliveryStatus.PENDING, True)}
+    assert result.status == DeliveryStatus.SENT
+    assert len(receiver.requests) == 2
+    by_id = {r.delivery_id: r for r in result.also}
+    assert (by_id[str(second.pk)].status, by_id[str(second.pk)].retry_at is not None) == (
+        DeliveryStatus.RETRYING,
+        True,
+    )
+    # The third was claimed with the batch and given back; the others were never claimed.
+    assert [by_id[str(rest[0].pk)].status, by_id[str(rest[0].pk)].retry_at] == [DeliveryStatus.PENDING, None]
     for delivery in rest:
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.claimed_at) == (DeliveryStatus.PENDING, 0, None)

@@ -1,0 +1,136 @@
+"""Which `deliver` tasks reach the broker (notifications/dispatch.py), on a real Redis broker."""
+
+import base64
+import json
+
+import pytest
+import redis
+
+from notifications import dispatch
+from notifications.delivery import delivery_process
+from notifications.models import DeliveryStatus
+from notifications.services import emit
+from tests.notifications.builders import ACTOR, SESSION, rule, webhook_channel
+from tests.support.worker import celery_broker  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(client: redis.Redis) -> list[str]:
+    """The delivery ids of the `deliver` tasks waiting in the broker's queue, oldest first."""
+    ids = []
+    for raw in reversed(client.lrange("celery", 0, -1)):
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "notifications.deliver"
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        ids.append(args[0])
+    return ids
+
+
+def flags(client: redis.Redis) -> set[str]:
+    return {key.decode().removeprefix(dispatch.KEY_PREFIX) for key in client.keys(f"{dispatch.KEY_PREFIX}*")}
+
+
+def emit_committed(capture, count: int = 1) -> list:
+    deliveries = []
+    for _ in range(count):
+        with capture(execute=True):
+            deliveries += emit(actor=ACTOR, event_type="session.started", payload=SESSION).deliveries
+    return deliveries
+
+
+@pytest.fixture
+def two_channels(webhook_receiver):
+    first, second = webhook_receiver(), webhook_receiver()
+    rule(webhook_channel(first.url, name="first"))
+    rule(webhook_channel(second.url, name="second"))
+    return first, second
+
+
+def test_one_task_per_channel_while_one_waits(celery_broker, two_channels, django_capture_on_commit_callbacks):  # noqa: F811
+    deliveries = emit_committed(django_capture_on_commit_callbacks, count=5)
+
+    assert len(deliveries) == 10
+    by_channel = {}
+    for delivery in deliveries:
+        by_channel.setdefault(str(delivery.channel_id), []).append(str(delivery.pk))
+    # The first delivery of each channel names its task; the other eight wait for those two.
+    assert sorted(queued(celery_broker)) == sorted(ids[0] for ids in by_channel.values())
+    assert flags(celery_broker) == set(by_channel)
+    ttl = celery_broker.pttl(f"{dispatch.KEY_PREFIX}{next(iter(by_channel))}")
+    assert 0 < ttl <= dispatch.KICK_TTL_MS
+
+
+def test_once_a_drain_has_started_the_next_delivery_gets_a_task(
+    celery_broker,  # noqa: F811
+    two_channels,
+    django_capture_on_commit_callbacks,
+):
+    first = emit_committed(django_capture_on_commit_callbacks)[0]
+    celery_broker.delete("celery")
+
+    dispatch.drain_started(first.channel_id)  # what a task does before its first look for rows
+    later = emit_committed(django_capture_on_commit_callbacks)
+
+    # Only the drained channel's flag was clear: its new delivery has a task, the other waits.
+    assert queued(celery_broker) == [str(d.pk) for d in later if d.channel_id == first.channel_id]
+
+
+def test_a_drain_that_stops_early_asks_for_one_more_task(
+    celery_broker,  # noqa: F811
+    webhook_receiver,
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    settings.NOTIFICATION_DELIVERY_BATCH_SIZE = 10
+    receiver = webhook_receiver(responses=[(503, {}, "down"), (200, {}, "ok")])
+    rule(webhook_channel(receiver.url))
+    first, *rest = emit_committed(django_capture_on_commit_callbacks, count=4)
+    assert queued(celery_broker) == [str(first.pk)]
+    celery_broker.delete("celery")
+
+    result = delivery_process(delivery_id=str(first.pk))
+
+    assert result.status == DeliveryStatus.RETRYING
+    assert {r.status for r in result.also} == {DeliveryStatus.PENDING}
+    # The three given back would otherwise have no task: the flag was cleared when the drain began.
+    assert len(queued(celery_broker)) == 1
+    assert flags(celery_broker) == {str(first.channel_id)}
+    delivery_process(delivery_id=queued(celery_broker)[0])  # the continuation drains them
+    for delivery in rest:
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.SENT
+
+
+def test_a_full_batch_asks_for_one_spare_task_to_share_the_backlog(
+    celery_broker,  # noqa: F811
+    webhook_receiver,
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    settings.NOTIFICATION_DELIVERY_BATCH_SIZE = 2
+    receiver = webhook_receiver()
+    rule(webhook_channel(receiver.url))
+    first, *_ = emit_committed(django_capture_on_commit_callbacks, count=7)
+    celery_broker.delete("celery")
+
+    result = delivery_process(delivery_id=str(first.pk))
+
+    assert len(result.also) == 6 and len(receiver.requests) == 7
+    # Four full batches, one spare: the flag it set held back the others.
+    assert len(queued(celery_broker)) == 1
+
+
+def test_without_a_redis_broker_every_delivery_gets_its_own_task(
+    two_channels, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    published = []
+    monkeypatch.setattr(dispatch, "_publish", published.append)
+    monkeypatch.setattr(dispatch._deliver().app.conf, "broker_url", "filesystem://")
+
+    deliveries = emit_committed(django_capture_on_commit_callbacks, count=3)
+
+    assert published == [str(d.pk) for d in deliveries]
+    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id="spare", spare=True)
+    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id="continuation")
+    assert published[-1] == "continuation"
