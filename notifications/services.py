@@ -334,9 +334,17 @@ def _existing_emit(key: str) -> EmitResult:
     return EmitResult(event=event, deliveries=list(event.deliveries.select_related("rule", "channel")), created=False)
 
 
-def _rule_fires(rule: Rule, context: dict[str, Any], event: Event) -> bool:
+def _rule_fires(rule: Rule, event: Event) -> bool:
     if not rule.condition:
         return True
+    context = template_context(
+        event_type=event.event_type,
+        payload=event.payload,
+        event_id=event.id,
+        timestamp=event.occurred_at,
+        rule=rule,
+        channel=rule.channel,
+    )
     try:
         return rendering.evaluate_condition(rule.condition, context)
     except rendering.RenderError:
@@ -378,19 +386,12 @@ def emit(
                 event.save()
         except IntegrityError:
             return _existing_emit(key)
-    rules = Rule.objects.filter(event_type=event_type, enabled=True, channel__enabled=True).select_related("channel")
-    deliveries = []
-    for rule in rules:
-        context = template_context(
-            event_type=event_type,
-            payload=payload,
-            event_id=event.id,
-            timestamp=event.occurred_at,
-            rule=rule,
-            channel=rule.channel,
-        )
-        if _rule_fires(rule, context, event):
-            deliveries.append(Delivery(event=event, rule=rule, channel=rule.channel))
+    rules = (
+        Rule.objects.filter(event_type=event_type, enabled=True, channel__enabled=True)
+        .select_related("channel")
+        .defer("channel__secrets")  # not needed to match, and decrypting costs
+    )
+    deliveries = [Delivery(event=event, rule=rule, channel=rule.channel) for rule in rules if _rule_fires(rule, event)]
     if deliveries:
         Delivery.objects.bulk_create(deliveries)
     _enqueue_on_commit(deliveries)
