@@ -591,12 +591,14 @@ def emit_cost(options: Options) -> Results:
 
 
 def sample_email() -> tuple[str, list[str], bytes]:
-    """What the pipeline sends for one event: (from, recipients, message bytes), rendered by the email kind."""
-    from django.core.mail import EmailMultiAlternatives
+    """What the pipeline sends for one event: (from, recipients, message bytes), rendered and composed
+    by the email kind."""
+    from email.utils import formatdate
 
     from notifications import rendering
     from notifications.channel_kinds import get_kind
     from notifications.channel_kinds.email import message_id
+    from notifications.channel_kinds.email_mime import compose
     from notifications.models import Channel
 
     channel = Channel.objects.get(name="bench-email-tls")
@@ -606,15 +608,16 @@ def sample_email() -> tuple[str, list[str], bytes]:
     rendered = get_kind("email").render(
         channel=channel, message_template=MESSAGE_TEMPLATE, subject_template=SUBJECT_TEMPLATE, context=context
     )
-    email = EmailMultiAlternatives(
-        subject=rendered.subject,
-        body=rendered.body,
+    email = compose(
         from_email="Notification Service <no-reply@example.com>",
         to=["ops@example.com"],
-        headers={"Message-ID": message_id("baseline")},
+        subject=rendered.subject,
+        text=rendered.body,
+        html=rendered.html,
+        message_id=message_id("baseline"),
+        date=formatdate(usegmt=True),
     )
-    email.attach_alternative(rendered.html, "text/html")
-    return "no-reply@example.com", ["ops@example.com"], email.message().as_bytes(linesep="\r\n")
+    return email.envelope_from, list(email.recipients), email.data
 
 
 def sample_webhook() -> tuple[bytes, dict[str, str]]:

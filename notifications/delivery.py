@@ -50,6 +50,8 @@ RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)
 # A drain starts no further send after this long; the rest go back to pending and to the queue, so
 # that one busy channel does not hold a worker while other channels' tasks wait.
 DRAIN_SECONDS = 2.0
+# When its channel has nothing pending, a drain looks again after each of these pauses, then ends.
+LINGER_PAUSES = (0.002, 0.004, 0.008, 0.016)
 
 
 @dataclass(frozen=True)
@@ -261,29 +263,52 @@ def _claim_own(pk: uuid.UUID) -> Delivery | None:
     return Delivery.objects.select_related("event", "rule", "channel").get(pk=pk) if claimed else None
 
 
-def _claim_pending(channel_id: uuid.UUID, limit: int) -> list[Delivery]:
-    """Up to `limit` pending deliveries of the channel, oldest first, claimed and loaded together.
+# One statement, one round trip, whether it finds rows or not: a drain runs it after every batch.
+_CLAIM_PENDING_SQL = """
+    UPDATE {table} SET status = %s, attempts = attempts + 1, claimed_at = %s, updated_at = %s
+    WHERE id IN (
+        SELECT id FROM {table} WHERE channel_id = %s AND status = %s
+        ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+"""
 
-    Taken FOR UPDATE SKIP LOCKED (of the delivery rows only), so concurrent drains of one channel
-    never wait for or share a row; the partial index `delivery_pending_channel_idx` serves it.
+
+def _claim_pending_ids(channel_id: uuid.UUID, limit: int, now: datetime) -> list[uuid.UUID]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_PENDING_SQL.format(table=connection.ops.quote_name(Delivery._meta.db_table)),
+                [DeliveryStatus.SENDING, now, now, channel_id, DeliveryStatus.PENDING, limit],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    with transaction.atomic():  # SQLite: one writer at a time, so no row locks to skip
+        ids = list(
+            Delivery.objects.filter(channel_id=channel_id, status=DeliveryStatus.PENDING)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Delivery.objects.filter(pk__in=ids).update(
+            status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
+        )
+    return ids
+
+
+def _claim_pending(channel_id: uuid.UUID, limit: int) -> list[Delivery]:
+    """Up to `limit` pending deliveries of the channel, oldest first, claimed, then loaded.
+
+    Taken FOR UPDATE SKIP LOCKED, so concurrent drains of one channel never wait for or share a
+    row; the partial index `delivery_pending_channel_idx` serves it.
     """
     if limit < 1:
         return []
-    now = timezone.now()
-    with transaction.atomic():
-        batch = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event", "rule", "channel")
-            .filter(channel_id=channel_id, status=DeliveryStatus.PENDING)
-            .order_by("created_at")[:limit]
-        )
-        if batch:
-            Delivery.objects.filter(pk__in=[delivery.pk for delivery in batch]).update(
-                status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
-            )
-    for delivery in batch:
-        delivery.status, delivery.attempts, delivery.claimed_at = DeliveryStatus.SENDING, delivery.attempts + 1, now
-    return batch
+    ids = _claim_pending_ids(channel_id, limit, timezone.now())
+    if not ids:
+        return []
+    return sorted(
+        Delivery.objects.select_related("event", "rule", "channel").filter(pk__in=ids),
+        key=lambda delivery: delivery.created_at,
+    )
 
 
 def _pre_skip_reason(delivery: Delivery) -> str:
@@ -474,17 +499,74 @@ def _log_recorded(attempts: list[_Attempt], results: list[ProcessResult]) -> Non
         )
 
 
+def _linger(channel_id: uuid.UUID, limit: int, deadline: float) -> list[Delivery]:
+    """Waits a few milliseconds for the channel's next deliveries before a drain ends.
+
+    At a steady trickle of events, ending and starting a task for each costs more (a Celery task
+    is ~2 ms of CPU) than a few cheap polls; only when tasks are coalesced per channel, since
+    otherwise every delivery has its own task anyway.
+    """
+    if not dispatch.coalescing():
+        return []
+    for pause in LINGER_PAUSES:
+        if time.monotonic() + pause > deadline:
+            return []
+        time.sleep(pause)
+        batch = _claim_pending(channel_id, limit)
+        if batch:
+            return batch
+    return []
+
+
+def _process_batch(batch: list[Delivery], deadline: float) -> tuple[list[ProcessResult], bool]:
+    """Sends and records a claimed batch; True as well when the drain should stop here (a transient
+    failure, or its time is up), the untried rest given back."""
+    attempts, untried = _send(batch, deadline)
+    recorded = _record_reconnecting(attempts)
+    _log_recorded(attempts, recorded)
+    stop = bool(untried) or attempts[-1].outcome.transient or time.monotonic() > deadline
+    return [*recorded, *_release(untried)], stop
+
+
+def _drain(channel_id: uuid.UUID, batch: list[Delivery]) -> list[ProcessResult]:
+    """Sends `batch` and then the channel's pending deliveries, batch by batch, holding the
+    channel's flag (see `dispatch`) until its last look for pending rows."""
+    limit = max(1, settings.NOTIFICATION_DELIVERY_BATCH_SIZE)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    batch += _claim_pending(channel_id, limit - len(batch))
+    results: list[ProcessResult] = []
+    while True:
+        if not batch:
+            dispatch.drain_ending(channel_id)
+            batch = _claim_pending(channel_id, limit)  # the last look, once the flag is clear
+            if not batch:
+                return results
+            dispatch.drain_holds(channel_id)
+        if len(batch) == limit:
+            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[-1].pk), spare=True)
+        processed, stop = _process_batch(batch, deadline)
+        results += processed
+        if stop:
+            dispatch.drain_ending(channel_id)
+            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
+            return results
+        batch = _claim_pending(channel_id, limit) or _linger(channel_id, limit, deadline)
+        if batch:
+            dispatch.drain_holds(channel_id)  # refreshed, so that it outlives the drain only by its TTL
+
+
 def delivery_process(*, delivery_id: str) -> ProcessResult:
     """What a `deliver` task does: claims, sends and records its delivery, then drains its channel.
 
     The drain claims the channel's pending deliveries in batches of NOTIFICATION_DELIVERY_BATCH_SIZE
-    (each batch shares the pooled connection, one claim and one record) until none is left. It
-    stops early after a transient failure (each delivery then backs off on its own schedule) or
-    after DRAIN_SECONDS, so that other channels get their turn; the untried ones go back to
-    pending and one more task is asked for (`dispatch.kick`). A full batch asks for a spare task
-    as well, so that an idle worker can share a backlog. The results of the other deliveries are
-    in `also`; the caller re-enqueues every result that has a `retry_at`. A worker lost mid-drain
-    leaves its claimed rows `sending` for the sweeper.
+    (each batch shares the pooled connection, one claim and one record) until none is left,
+    waiting a few milliseconds for more before it ends (`_linger`), and holds the channel's flag
+    meanwhile so that new deliveries need no task of their own (`dispatch`). It stops early after a
+    transient failure (each delivery then backs off on its own schedule) or after DRAIN_SECONDS,
+    so that other channels get their turn; the untried ones go back to pending and one more task
+    is asked for. A full batch asks for a spare task, so that an idle worker shares a backlog.
+    The results of the other deliveries are in `also`; the caller re-enqueues every result that
+    has a `retry_at`. A worker lost mid-drain leaves its claimed rows `sending` for the sweeper.
     """
     try:
         pk = uuid.UUID(str(delivery_id))
@@ -493,26 +575,15 @@ def delivery_process(*, delivery_id: str) -> ProcessResult:
         return ProcessResult(delivery_id=str(delivery_id))
     own = _claim_own(pk)
     channel_id = own.channel_id if own else Delivery.objects.filter(pk=pk).values_list("channel_id", flat=True).first()
-    limit = max(1, settings.NOTIFICATION_DELIVERY_BATCH_SIZE)
-    batch = [own] if own else []
-    if channel_id is not None:
-        dispatch.drain_started(channel_id)  # before the first look for pending rows: see dispatch
-        batch += _claim_pending(channel_id, limit - len(batch))
-    deadline = time.monotonic() + DRAIN_SECONDS
-    results: list[ProcessResult] = []
-    while batch:
-        if channel_id is not None and len(batch) == limit:
-            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[-1].pk), spare=True)
-        attempts, untried = _send(batch, deadline)
-        recorded = _record_reconnecting(attempts)
-        _log_recorded(attempts, recorded)
-        results += [*recorded, *_release(untried)]
-        if channel_id is None:
-            break
-        if untried or attempts[-1].outcome.transient or time.monotonic() > deadline:
-            dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
-            break
-        batch = _claim_pending(channel_id, limit)
+    if channel_id is None:  # a deleted channel (its deliveries are skipped) or an unknown id: no drain
+        results = _process_batch([own], time.monotonic() + DRAIN_SECONDS)[0] if own else []
+    else:
+        dispatch.drain_holds(channel_id)
+        try:
+            results = _drain(channel_id, [own] if own else [])
+        except BaseException:
+            dispatch.drain_ending(channel_id)  # new deliveries queue tasks again; this one is retried or swept
+            raise
     own_result = next((result for result in results if result.delivery_id == str(pk)), None)
     return dataclasses.replace(
         own_result or ProcessResult(delivery_id=str(pk)),

@@ -1,19 +1,21 @@
-"""Which `deliver` tasks go to the broker: one per channel while one waits, not one per delivery.
+"""Which `deliver` tasks go to the broker: one per channel while one waits or runs, not one per delivery.
 
 A `deliver` task sends its own delivery and then drains the pending deliveries of its channel
-(`notifications.delivery.delivery_run`), so one task waiting in the queue covers every delivery
-of its channel created before it starts. With a Redis broker a flag per channel says "a task for
-this channel is queued and has not started":
+(`notifications.delivery.delivery_process`), so one task covers every delivery of its channel
+that is committed while it runs. With a Redis broker a flag per channel says "a task for this
+channel is queued or draining, and will look for pending rows again before it ends":
 
 - after its rows are committed, `enqueue` sets the flag (SET NX) and publishes a task only if it
   was not set already;
-- a task clears the flag (`drain_started`) before its first look for pending rows.
+- a drain holds the flag while it runs (`drain_holds`, refreshed with every batch) and, before it
+  ends, clears it (`drain_ending`) and then looks for pending rows once more.
 
-A delivery committed before that look is drained by the task; one committed after it finds the
-flag clear and publishes a new task. No pending delivery is ever left without a task to come,
-except when a task dies (a killed worker): then its channel's pending rows wait for the next
-emit to the channel or for the sweeper. The flag expires after KICK_TTL_MS, so a queued task
-that the broker lost blocks new ones for that long at most.
+So a delivery whose emitter found the flag set is committed before that last look, and the drain
+sends it; one committed later finds the flag clear and publishes a task. No pending delivery is
+left without a task to come, except when a worker dies mid-drain: its flag then expires after
+FLAG_TTL_MS and the channel's pending rows wait for the next emit to it or for the sweeper. A
+drain that sees a full batch also asks for a `spare` task, at most one per SPARE_INTERVAL_MS and
+channel, so that idle workers share a backlog.
 
 With any other broker (the embedded filesystem one), or with tasks run eagerly, there is no
 shared flag: every delivery gets its own task, as before, and the drains make most of them no-ops.
@@ -31,8 +33,10 @@ from core.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
-KICK_TTL_MS = 30_000
-KEY_PREFIX = "notification:drain-queued:"
+FLAG_TTL_MS = 10_000
+SPARE_INTERVAL_MS = 1_000
+KEY_PREFIX = "notification:drain:"
+SPARE_PREFIX = "notification:spare:"
 
 
 def _deliver() -> Any:
@@ -50,15 +54,20 @@ def _flags() -> redis.Redis | None:
     return redis_client(url)
 
 
+def coalescing() -> bool:
+    """Whether tasks are coalesced per channel (a Redis broker), so that a drain stands in for them."""
+    return _flags() is not None
+
+
 def _publish(delivery_id: str) -> None:
     _deliver().apply_async(args=[delivery_id])
 
 
-def _flag_set(flags: redis.Redis, channel_id: Any) -> bool:
-    """Sets the channel's flag; True when it was clear. A Redis error counts as clear: a spare task
+def _flag_set(flags: redis.Redis, key: str, ttl_ms: int = FLAG_TTL_MS) -> bool:
+    """Sets a flag that was clear; True when it was. A Redis error counts as clear: a spare task
     costs little, a missing one delays deliveries until the sweeper."""
     try:
-        return bool(flags.set(f"{KEY_PREFIX}{channel_id}", 1, nx=True, px=KICK_TTL_MS))
+        return bool(flags.set(key, 1, nx=True, px=ttl_ms))
     except redis.RedisError:
         logger.warning("Could not set a channel's drain flag in Redis; queueing a task anyway", exc_info=True)
         return True
@@ -74,18 +83,18 @@ def enqueue(deliveries: Iterable[tuple[str, Any]]) -> None:
             _publish(delivery_id)
         elif channel_id not in seen:
             seen.add(channel_id)
-            if _flag_set(flags, channel_id):
+            if _flag_set(flags, f"{KEY_PREFIX}{channel_id}"):
                 _publish(delivery_id)
 
 
 def kick(*, channel_id: Any, delivery_id: str, spare: bool = False) -> None:
-    """Asks for one more task on the channel, named by any of its deliveries, unless one waits.
+    """Asks for one more task on the channel, named by any of its deliveries.
 
-    A drain that stops with work left (its time is up, or a transient failure) asks for its
-    continuation; one that saw a full batch asks for a `spare`, so that an idle worker shares the
-    rest. Without shared flags a continuation is always published and a spare never (every
-    delivery has its own task then); tasks run eagerly ask for nothing, as the caller's loop
-    runs one for every delivery.
+    A drain that stops with work left (its time is up, or a transient failure) has cleared its
+    flag and asks for its continuation, unless another task waits or drains already; one that
+    saw a full batch asks for a `spare`, so that an idle worker shares the rest. Without shared
+    flags a continuation is always published and a spare never (every delivery has its own task
+    then); tasks run eagerly ask for nothing, as the caller's loop runs one for every delivery.
     """
     if _deliver().app.conf.task_always_eager:
         return
@@ -93,17 +102,31 @@ def kick(*, channel_id: Any, delivery_id: str, spare: bool = False) -> None:
     if flags is None:
         if not spare:
             _publish(delivery_id)
-    elif _flag_set(flags, channel_id):
+    elif spare:
+        if _flag_set(flags, f"{SPARE_PREFIX}{channel_id}", SPARE_INTERVAL_MS):
+            _publish(delivery_id)
+    elif _flag_set(flags, f"{KEY_PREFIX}{channel_id}"):
         _publish(delivery_id)
 
 
-def drain_started(channel_id: Any) -> None:
-    """Clears the channel's flag: from now on a new delivery needs a new task."""
+def drain_holds(channel_id: Any) -> None:
+    """Sets (or refreshes) the channel's flag: a drain is on it, emitters need not queue a task."""
+    flags = _flags()
+    if flags is None:
+        return
+    try:
+        flags.set(f"{KEY_PREFIX}{channel_id}", 1, px=FLAG_TTL_MS)
+    except redis.RedisError:
+        logger.warning("Could not set a channel's drain flag in Redis", exc_info=True)
+
+
+def drain_ending(channel_id: Any) -> None:
+    """Clears the channel's flag; the drain then looks for pending rows once more before it ends."""
     flags = _flags()
     if flags is None:
         return
     try:
         flags.delete(f"{KEY_PREFIX}{channel_id}")
     except redis.RedisError:
-        # The flag then expires on its own; until it does, the next emit's task comes from the sweeper.
+        # The flag then expires on its own; until it does, new deliveries wait for the sweeper.
         logger.warning("Could not clear a channel's drain flag in Redis", exc_info=True)

@@ -161,6 +161,15 @@ def open_backend(endpoint: SmtpEndpoint) -> VerifyingEmailBackend:
     return backend
 
 
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """A composed message and its envelope: MAIL FROM, RCPT TO, DATA."""
+
+    envelope_from: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+
 def send_messages(backend: VerifyingEmailBackend, messages: list[Any]) -> int:
     try:
         return backend.send_messages(messages)
@@ -233,28 +242,27 @@ class SmtpPool:
                 return
         _drop(backend)
 
-    def send(self, endpoint: SmtpEndpoint, messages: list[Any]) -> int:
+    def send(self, endpoint: SmtpEndpoint, mail: OutgoingEmail) -> None:
         """Sends on a pooled connection (opened when there is none); raises SmtpError."""
         checked_out = time.monotonic()
         backend = self._checkout(endpoint, checked_out)
         if backend is not None:
             try:
-                sent = backend.send_messages(messages)
+                _transmit(backend, mail)
             except Exception as exc:
                 _drop(backend)
                 if not _stale(exc):
                     raise classify(exc, stage="send") from None
             else:
                 self._checkin(endpoint, backend, checked_out)
-                return sent
+                return
         backend = open_backend(endpoint)
         try:
-            sent = backend.send_messages(messages)
+            _transmit(backend, mail)
         except Exception as exc:
             _drop(backend)
             raise classify(exc, stage="send") from None
         self._checkin(endpoint, backend, checked_out)
-        return sent
 
     def close(self, endpoint: SmtpEndpoint) -> None:
         """Closes the connections to `endpoint`: the idle ones now, one in use when its send ends."""
@@ -268,9 +276,14 @@ class SmtpPool:
 _pool = SmtpPool()
 
 
-def pooled_send(endpoint: SmtpEndpoint, messages: list[Any]) -> int:
-    """Sends `messages` through this process's pooled connection to `endpoint`; raises SmtpError."""
-    return _pool.send(endpoint, messages)
+def _transmit(backend: VerifyingEmailBackend, mail: OutgoingEmail) -> None:
+    # What Django's backend does for a message it built, for a message composed already.
+    backend.connection.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
+
+
+def pooled_send(endpoint: SmtpEndpoint, mail: OutgoingEmail) -> None:
+    """Sends `mail` through this process's pooled connection to `endpoint`; raises SmtpError."""
+    _pool.send(endpoint, mail)
 
 
 def close_pooled(endpoint: SmtpEndpoint) -> None:

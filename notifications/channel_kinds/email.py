@@ -12,7 +12,6 @@ from email.headerregistry import Address
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
-from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from rest_framework import serializers
 
@@ -27,6 +26,7 @@ from notifications.channel_kinds.base import (
     redact,
     register,
 )
+from notifications.channel_kinds.email_mime import compose
 from providers.smtp import SmtpEndpoint, SmtpError, pooled_send
 
 if TYPE_CHECKING:
@@ -177,19 +177,20 @@ class EmailKind(ChannelKind):
         self, *, channel: Channel, message: RenderedMessage, sender: SmtpSender | None, delivery_id: str
     ) -> SendResult:
         endpoint, from_email = self._route(channel, sender)
-        email = EmailMultiAlternatives(
-            subject=message.subject,
-            body=message.body,
+        email = compose(
             from_email=from_email,
             to=channel.config["message"]["to_emails"],
-            headers={"Message-ID": message_id(delivery_id), "Date": formatdate(usegmt=True)},
+            subject=message.subject,
+            text=message.body,
+            html=message.html,
+            message_id=message_id(delivery_id),
+            date=formatdate(usegmt=True),
         )
-        email.attach_alternative(message.html, "text/html")
         secrets = self.secret_values(channel=channel, sender=sender)
         try:
             if channel.config.get("smtp"):  # the channel writer's choice of server, unlike the provider's relay
                 ssrf.vet_host(endpoint.host, endpoint.port, smtp=True)
-            pooled_send(endpoint, [email])
+            pooled_send(endpoint, email)
         except ssrf.AddressRefused as exc:
             raise SendFailure(exc.message, code=exc.code, transient=False) from None
         except ssrf.ResolutionFailed as exc:

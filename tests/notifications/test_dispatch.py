@@ -58,22 +58,31 @@ def test_one_task_per_channel_while_one_waits(celery_broker, two_channels, djang
     assert sorted(queued(celery_broker)) == sorted(ids[0] for ids in by_channel.values())
     assert flags(celery_broker) == set(by_channel)
     ttl = celery_broker.pttl(f"{dispatch.KEY_PREFIX}{next(iter(by_channel))}")
-    assert 0 < ttl <= dispatch.KICK_TTL_MS
+    assert 0 < ttl <= dispatch.FLAG_TTL_MS
 
 
-def test_once_a_drain_has_started_the_next_delivery_gets_a_task(
+def test_a_drain_holding_the_flag_sends_what_was_emitted_meanwhile_and_then_lets_tasks_through(
     celery_broker,  # noqa: F811
     two_channels,
     django_capture_on_commit_callbacks,
 ):
-    first = emit_committed(django_capture_on_commit_callbacks)[0]
+    first, second = emit_committed(django_capture_on_commit_callbacks)
     celery_broker.delete("celery")
+    celery_broker.delete(f"{dispatch.KEY_PREFIX}{second.channel_id}")
 
-    dispatch.drain_started(first.channel_id)  # what a task does before its first look for rows
+    dispatch.drain_holds(first.channel_id)  # what a task does when it starts
+    meanwhile = emit_committed(django_capture_on_commit_callbacks)
+    # The first channel's drain will look again before it ends: only the other channel gets a task.
+    assert queued(celery_broker) == [str(d.pk) for d in meanwhile if d.channel_id == second.channel_id]
+
+    result = delivery_process(delivery_id=str(first.pk))  # the drain
+
+    drained = {first.pk, *(d.pk for d in meanwhile if d.channel_id == first.channel_id)}
+    assert {result.delivery_id, *(r.delivery_id for r in result.also)} == {str(pk) for pk in drained}
+    assert str(first.channel_id) not in flags(celery_broker)  # cleared before its last look
+    celery_broker.delete("celery")
     later = emit_committed(django_capture_on_commit_callbacks)
-
-    # Only the drained channel's flag was clear: its new delivery has a task, the other waits.
-    assert queued(celery_broker) == [str(d.pk) for d in later if d.channel_id == first.channel_id]
+    assert str(next(d.pk for d in later if d.channel_id == first.channel_id)) in queued(celery_broker)
 
 
 def test_a_drain_that_stops_early_asks_for_one_more_task(
