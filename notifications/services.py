@@ -6,9 +6,10 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypedDict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -334,6 +335,43 @@ def _existing_emit(key: str) -> EmitResult:
     return EmitResult(event=event, deliveries=list(event.deliveries.select_related("rule", "channel")), created=False)
 
 
+# The channel columns a matching rule carries (the rest, its secrets among them, load on access).
+_MATCH_CHANNEL_FIELDS = ("id", "name", "channel_type", "enabled")
+
+
+@lru_cache(maxsize=4)
+def _matching_rules_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    rule_table, channel_table = quote(Rule._meta.db_table), quote(Channel._meta.db_table)
+    rule_columns = ", ".join(f"{rule_table}.{quote(field.column)}" for field in Rule._meta.concrete_fields)
+    channel_columns = ", ".join(
+        f"{channel_table}.{quote(Channel._meta.get_field(name).column)} AS {quote('channel__' + name)}"
+        for name in _MATCH_CHANNEL_FIELDS
+    )
+    # Names from the models' metadata, values as parameters.
+    return (
+        f"SELECT {rule_columns}, {channel_columns} FROM {rule_table} "  # noqa: S608
+        f"JOIN {channel_table} ON {channel_table}.{quote('id')} = {rule_table}.{quote('channel_id')} "
+        f"WHERE {rule_table}.{quote('event_type')} = %s AND {rule_table}.{quote('enabled')} = %s "
+        f"AND {channel_table}.{quote('enabled')} = %s"
+    )
+
+
+def _matching_rules(event_type: str) -> list[Rule]:
+    """The enabled rules of enabled channels for `event_type`, each with its channel: one query.
+
+    Written out once per process rather than compiled by the ORM at every emit, where compiling the
+    join cost a third of emit()'s CPU; the partial index `rule_enabled_event_type_idx` serves it.
+    """
+    rules = list(Rule.objects.raw(_matching_rules_sql(connection.vendor), [event_type, True, True]))
+    for rule in rules:
+        values = [
+            Channel._meta.get_field(name).to_python(getattr(rule, f"channel__{name}")) for name in _MATCH_CHANNEL_FIELDS
+        ]
+        rule.channel = Channel.from_db(connection.alias, list(_MATCH_CHANNEL_FIELDS), values)
+    return rules
+
+
 def _rule_fires(rule: Rule, event: Event) -> bool:
     if not rule.condition:
         return True
@@ -386,12 +424,11 @@ def emit(
                 event.save()
         except IntegrityError:
             return _existing_emit(key)
-    rules = (
-        Rule.objects.filter(event_type=event_type, enabled=True, channel__enabled=True)
-        .select_related("channel")
-        .defer("channel__secrets")  # not needed to match, and decrypting costs
-    )
-    deliveries = [Delivery(event=event, rule=rule, channel=rule.channel) for rule in rules if _rule_fires(rule, event)]
+    deliveries = [
+        Delivery(event=event, rule=rule, channel=rule.channel)
+        for rule in _matching_rules(event_type)
+        if _rule_fires(rule, event)
+    ]
     if deliveries:
         Delivery.objects.bulk_create(deliveries)
     _enqueue_on_commit(deliveries)
