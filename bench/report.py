@@ -60,8 +60,8 @@ def _rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _latency(results: Results, route: str) -> str:
-    return "{:.0f} / {:.0f} / {:.0f}".format(*(results[f"latency.{route}.{p}"] for p in ("p50", "p95", "p99")))
+def _latency(results: Results, route: str, prefix: str = "latency") -> str:
+    return "{:.0f} / {:.0f} / {:.0f}".format(*(results[f"{prefix}.{route}.{p}"] for p in ("p50", "p95", "p99")))
 
 
 def _check(ok: bool, text: str) -> str:
@@ -113,6 +113,16 @@ def rows(results: Results) -> list[Row]:
             _rate(results["latency.email-tls.rate"]),
             _rate(results["latency.email-plain.rate"]),
         ),
+        Row(
+            "    emitters' own lag p99 (late starts of emit()), ms",
+            f"{results['latency.email-tls.emit_lag_p99']:.0f}",
+            f"{results['latency.email-plain.emit_lag_p99']:.0f}",
+        ),
+        Row(
+            "    p50 / p95 / p99 at a quarter of capacity, ms",
+            _latency(results, "email-tls", "latency_quarter"),
+            _latency(results, "email-plain", "latency_quarter"),
+        ),
         Row("Webhook deliveries/s, 1 worker process", _rate(results["webhook.w1"])),
         Row("Webhook deliveries/s, 2 worker processes", _rate(results["webhook.w2"])),
         Row("(c) one keep-alive HTTP session (ceiling), req/s", _rate(results["baseline.c"])),
@@ -130,6 +140,14 @@ def rows(results: Results) -> list[Row]:
             _check(hook_p99 < 100, "p99 < 100"),
         ),
         Row("    at events/s (half of 2-worker capacity)", _rate(results["latency.webhook.rate"])),
+        Row(
+            "    emitters' own lag p99 (late starts of emit()), ms",
+            f"{results['latency.webhook.emit_lag_p99']:.0f}",
+        ),
+        Row(
+            "    p50 / p95 / p99 at a quarter of capacity, ms",
+            _latency(results, "webhook", "latency_quarter"),
+        ),
     ]
     for count in counts:
         table.append(

@@ -50,8 +50,8 @@ RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)
 # A drain starts no further send after this long; the rest go back to pending and to the queue, so
 # that one busy channel does not hold a worker while other channels' tasks wait.
 DRAIN_SECONDS = 2.0
-# When its channel has nothing pending, a drain looks again after each of these pauses, then ends.
-LINGER_PAUSES = (0.002, 0.004, 0.008, 0.016)
+# When its channel has nothing pending, a drain waits this long for an emitter's signal, then ends.
+LINGER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -294,21 +294,26 @@ def _claim_pending_ids(channel_id: uuid.UUID, limit: int, now: datetime) -> list
     return ids
 
 
-def _claim_pending(channel_id: uuid.UUID, limit: int) -> list[Delivery]:
+def _claim_pending(channel_id: uuid.UUID, limit: int, channel: Channel | None = None) -> list[Delivery]:
     """Up to `limit` pending deliveries of the channel, oldest first, claimed, then loaded.
 
     Taken FOR UPDATE SKIP LOCKED, so concurrent drains of one channel never wait for or share a
-    row; the partial index `delivery_pending_channel_idx` serves it.
+    row; the partial index `delivery_pending_channel_idx` serves it. Given the `channel` (as a
+    drain has it from its first batch), it is attached rather than loaded and decrypted per row.
     """
     if limit < 1:
         return []
     ids = _claim_pending_ids(channel_id, limit, timezone.now())
     if not ids:
         return []
-    return sorted(
-        Delivery.objects.select_related("event", "rule", "channel").filter(pk__in=ids),
-        key=lambda delivery: delivery.created_at,
+    related = ("event", "rule") if channel is not None else ("event", "rule", "channel")
+    batch = sorted(
+        Delivery.objects.select_related(*related).filter(pk__in=ids), key=lambda delivery: delivery.created_at
     )
+    if channel is not None:
+        for delivery in batch:
+            delivery.channel = channel
+    return batch
 
 
 def _pre_skip_reason(delivery: Delivery) -> str:
@@ -499,20 +504,16 @@ def _log_recorded(attempts: list[_Attempt], results: list[ProcessResult]) -> Non
         )
 
 
-def _linger(channel_id: uuid.UUID, limit: int, deadline: float) -> list[Delivery]:
-    """Waits a few milliseconds for the channel's next deliveries before a drain ends.
+def _linger(channel_id: uuid.UUID, limit: int, deadline: float, channel: Channel | None) -> list[Delivery]:
+    """Waits up to LINGER_SECONDS (more each time an emitter signals) for the channel's next
+    deliveries before a drain ends.
 
     At a steady trickle of events, ending and starting a task for each costs more (a Celery task
-    is ~2 ms of CPU) than a few cheap polls; only when tasks are coalesced per channel, since
-    otherwise every delivery has its own task anyway.
+    is ~2 ms of CPU) than keeping the drain: it blocks in Redis until an emitter wakes it
+    (`dispatch.wait_for_more`), without a poll. Without shared flags it does not wait.
     """
-    if not dispatch.coalescing():
-        return []
-    for pause in LINGER_PAUSES:
-        if time.monotonic() + pause > deadline:
-            return []
-        time.sleep(pause)
-        batch = _claim_pending(channel_id, limit)
+    while time.monotonic() + LINGER_SECONDS < deadline and dispatch.wait_for_more(channel_id, LINGER_SECONDS):
+        batch = _claim_pending(channel_id, limit, channel)
         if batch:
             return batch
     return []
@@ -530,18 +531,24 @@ def _process_batch(batch: list[Delivery], deadline: float) -> tuple[list[Process
 
 def _drain(channel_id: uuid.UUID, batch: list[Delivery]) -> list[ProcessResult]:
     """Sends `batch` and then the channel's pending deliveries, batch by batch, holding the
-    channel's flag (see `dispatch`) until its last look for pending rows."""
+    channel's flag (see `dispatch`) until its last look for pending rows.
+
+    The channel is read with the first batch and kept for the drain: an edit to it reaches the
+    deliveries claimed after that, at most DRAIN_SECONDS later (rules are read with each batch).
+    """
     limit = max(1, settings.NOTIFICATION_DELIVERY_BATCH_SIZE)
     deadline = time.monotonic() + DRAIN_SECONDS
-    batch += _claim_pending(channel_id, limit - len(batch))
+    batch += _claim_pending(channel_id, limit - len(batch), batch[0].channel if batch else None)
+    channel = batch[0].channel if batch else None
     results: list[ProcessResult] = []
     while True:
         if not batch:
             dispatch.drain_ending(channel_id)
-            batch = _claim_pending(channel_id, limit)  # the last look, once the flag is clear
+            batch = _claim_pending(channel_id, limit, channel)  # the last look, once the flag is clear
             if not batch:
                 return results
             dispatch.drain_holds(channel_id)
+        channel = batch[0].channel
         if len(batch) == limit:
             dispatch.kick(channel_id=channel_id, delivery_id=str(batch[-1].pk), spare=True)
         processed, stop = _process_batch(batch, deadline)
@@ -550,7 +557,7 @@ def _drain(channel_id: uuid.UUID, batch: list[Delivery]) -> list[ProcessResult]:
             dispatch.drain_ending(channel_id)
             dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
             return results
-        batch = _claim_pending(channel_id, limit) or _linger(channel_id, limit, deadline)
+        batch = _claim_pending(channel_id, limit, channel) or _linger(channel_id, limit, deadline, channel)
         if batch:
             dispatch.drain_holds(channel_id)  # refreshed, so that it outlives the drain only by its TTL
 

@@ -37,6 +37,10 @@ FLAG_TTL_MS = 10_000
 SPARE_INTERVAL_MS = 1_000
 KEY_PREFIX = "notification:drain:"
 SPARE_PREFIX = "notification:spare:"
+WAKE_PREFIX = "notification:wake:"
+# Tokens that wake a drain waiting for more; a few are kept, older ones expire with the list.
+WAKE_TOKENS_KEPT = 4
+WAKE_TTL_MS = 2_000
 
 
 def _deliver() -> Any:
@@ -52,11 +56,6 @@ def _flags() -> redis.Redis | None:
     if conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
         return None
     return redis_client(url)
-
-
-def coalescing() -> bool:
-    """Whether tasks are coalesced per channel (a Redis broker), so that a drain stands in for them."""
-    return _flags() is not None
 
 
 def _publish(delivery_id: str) -> None:
@@ -75,7 +74,8 @@ def _flag_set(flags: redis.Redis, key: str, ttl_ms: int = FLAG_TTL_MS) -> bool:
 
 def enqueue(deliveries: Iterable[tuple[str, Any]]) -> None:
     """Queues tasks for committed `(delivery_id, channel_id)` pairs: one per channel that has none
-    waiting, or, without shared flags, one per delivery."""
+    waiting or draining, or, without shared flags, one per delivery. A draining task waiting for
+    more (`wait_for_more`) is woken instead."""
     flags = _flags()
     seen: set[Any] = set()
     for delivery_id, channel_id in deliveries:
@@ -83,8 +83,36 @@ def enqueue(deliveries: Iterable[tuple[str, Any]]) -> None:
             _publish(delivery_id)
         elif channel_id not in seen:
             seen.add(channel_id)
-            if _flag_set(flags, f"{KEY_PREFIX}{channel_id}"):
+            if _flag_set_and_wake(flags, channel_id):
                 _publish(delivery_id)
+
+
+def _flag_set_and_wake(flags: redis.Redis, channel_id: Any) -> bool:
+    """`_flag_set` and a wake-up token for a drain waiting on the channel, in one round trip."""
+    wake = f"{WAKE_PREFIX}{channel_id}"
+    try:
+        pipe = flags.pipeline(transaction=False)
+        pipe.set(f"{KEY_PREFIX}{channel_id}", 1, nx=True, px=FLAG_TTL_MS)
+        pipe.rpush(wake, 1)
+        pipe.ltrim(wake, -WAKE_TOKENS_KEPT, -1)
+        pipe.pexpire(wake, WAKE_TTL_MS)
+        was_clear, *_ = pipe.execute()
+    except redis.RedisError:
+        logger.warning("Could not set a channel's drain flag in Redis; queueing a task anyway", exc_info=True)
+        return True
+    return bool(was_clear)
+
+
+def wait_for_more(channel_id: Any, timeout: float) -> bool:
+    """Blocks until an emitter signals a new delivery for the channel, or `timeout` seconds pass."""
+    flags = _flags()
+    if flags is None:
+        return False
+    try:
+        return flags.blpop([f"{WAKE_PREFIX}{channel_id}"], timeout=timeout) is not None
+    except redis.RedisError:
+        logger.warning("Could not wait for a channel's wake-up token in Redis", exc_info=True)
+        return False
 
 
 def kick(*, channel_id: Any, delivery_id: str, spare: bool = False) -> None:
