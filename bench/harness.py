@@ -499,12 +499,20 @@ class Bench:
 def _emit_on_schedule(scheduled: list[float]) -> tuple[dict[str, float], list[float]]:
     """In an emitter process: emits one event at each scheduled time, from EMITTER_THREADS threads;
     returns each delivery id's scheduled time and how late each emit started."""
+    from django.conf import settings
+    from django.db import connection
+
+    from core.redis_clients import redis_client
+
     emitted: dict[str, float] = {}
     lags: list[float] = []
     lock = threading.Lock()
     indexes = iter(range(len(scheduled)))
 
     def emitter() -> None:
+        # Connected before the first scheduled emit, as a producer's long-lived process would be.
+        connection.ensure_connection()
+        redis_client(settings.CELERY_BROKER_URL).ping()
         while True:
             with lock:
                 index = next(indexes, None)

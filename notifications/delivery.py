@@ -8,6 +8,7 @@ header of a webhook, the Message-ID of an email).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -359,58 +360,122 @@ def _next_state(attempt: _Attempt, recorded: datetime) -> tuple[str, datetime | 
     return DeliveryStatus.FAILED, None
 
 
+@dataclass(frozen=True)
+class _NewState:
+    """A delivery's state after one try, to be written if the row is still the try's to record."""
+
+    delivery_id: uuid.UUID
+    attempts: int
+    status: str
+    next_attempt_at: datetime | None
+    failure_stage: str
+    skip_reason: str
+    last_error: str
+    sent_at: datetime | None
+
+
+# One statement, atomic by itself: the attempt rows, and the new states of the deliveries still
+# `sending` under the same attempt number (a row the sweeper handed to another worker meanwhile is
+# left to that worker); returns the ids it updated.
+_RECORD_SQL = """
+    WITH attempt_rows AS (INSERT INTO {attempts} ({attempt_columns}) VALUES {attempt_values}),
+    updated AS (
+        UPDATE {deliveries} AS d SET status = v.status, next_attempt_at = v.next_attempt_at,
+            failure_stage = v.failure_stage, skip_reason = v.skip_reason, last_error = v.last_error,
+            sent_at = v.sent_at, updated_at = %s
+        FROM (VALUES {state_values})
+            AS v(id, attempts, status, next_attempt_at, failure_stage, skip_reason, last_error, sent_at)
+        WHERE d.id = v.id AND d.status = %s AND d.attempts = v.attempts
+        RETURNING d.id
+    )
+    SELECT id FROM updated
+"""
+_STATE_VALUE = "(%s::uuid, %s::integer, %s, %s::timestamptz, %s, %s, %s, %s::timestamptz)"
+
+
+def _write_record_postgresql(rows: list[DeliveryAttempt], states: list[_NewState], recorded: datetime) -> set:
+    fields = [field for field in DeliveryAttempt._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    row_placeholder = f"({', '.join(['%s'] * len(fields))})"
+    sql = _RECORD_SQL.format(
+        attempts=quote(DeliveryAttempt._meta.db_table),
+        attempt_columns=", ".join(quote(field.column) for field in fields),
+        attempt_values=", ".join([row_placeholder] * len(rows)),
+        deliveries=quote(Delivery._meta.db_table),
+        state_values=", ".join([_STATE_VALUE] * len(states)),
+    )
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
+    params += [recorded, *(value for state in states for value in dataclasses.astuple(state)), DeliveryStatus.SENDING]
+    # Inside a caller's transaction (the tests'), a savepoint keeps a failed statement from
+    # aborting it; on its own, the statement needs no transaction around it.
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with guard, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _write_record_orm(rows: list[DeliveryAttempt], states: list[_NewState], recorded: datetime) -> set:
+    """The same as one transaction of ORM statements, for SQLite (one writer at a time)."""
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(rows)
+        current = set(
+            Delivery.objects.filter(
+                pk__in=[state.delivery_id for state in states], status=DeliveryStatus.SENDING
+            ).values_list("pk", "attempts")
+        )
+        updated = set()
+        for state in states:
+            if (state.delivery_id, state.attempts) in current:
+                fields = dataclasses.asdict(state)
+                del fields["delivery_id"], fields["attempts"]
+                Delivery.objects.filter(pk=state.delivery_id).update(**fields, updated_at=recorded)
+                updated.add(state.delivery_id)
+        return updated
+
+
 def _record(attempts: list[_Attempt]) -> list[ProcessResult]:
-    """Writes the attempts and the deliveries' new states in one transaction; returns when to try
-    each again, if at all."""
+    """Writes the attempts and the deliveries' new states at once; returns when to try each again,
+    if at all."""
     recorded = timezone.now()
-    # Deliveries reaching the same state from the same attempt number share one UPDATE, so that a
-    # batch of sends is one INSERT and, usually, one UPDATE. A retry keeps its own: its time is its own.
-    groups: dict[tuple[Any, ...], list[_Attempt]] = {}
+    states = []
     for attempt in attempts:
         status, retry_at = _next_state(attempt, recorded)
         outcome = attempt.outcome
-        last_error = f"{outcome.error_code}: {outcome.error_message}" if outcome.error_code else ""
-        key = (attempt.delivery.attempts, status, retry_at, outcome.failure_stage, outcome.skip_reason, last_error)
-        groups.setdefault(key if retry_at is None else (*key, attempt.delivery.pk), []).append(attempt)
-    results: dict[uuid.UUID, ProcessResult] = {}
-    with transaction.atomic():
-        DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt(
-                delivery=attempt.delivery,
-                number=attempt.delivery.attempts,
-                started_at=attempt.started,
-                finished_at=attempt.finished,
-                outcome=_attempt_outcome(attempt.outcome),
-                transient=attempt.outcome.transient,
-                failure_stage=attempt.outcome.failure_stage,
-                status_code=attempt.outcome.status_code,
-                error_code=attempt.outcome.error_code,
-                excerpt=attempt.outcome.excerpt,
-            )
-            for attempt in attempts
-        )
-        for (number, status, retry_at, failure_stage, skip_reason, last_error, *_), members in groups.items():
-            pks = [attempt.delivery.pk for attempt in members]
-            # Guarded by the attempt number: if the sweeper gave a row to another worker meanwhile,
-            # that worker's result is the one that counts.
-            updated = Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.SENDING, attempts=number).update(
+        states.append(
+            _NewState(
+                delivery_id=attempt.delivery.pk,
+                attempts=attempt.delivery.attempts,
                 status=status,
                 next_attempt_at=retry_at,
-                failure_stage=failure_stage,
-                skip_reason=skip_reason,
-                last_error=last_error,
+                failure_stage=outcome.failure_stage,
+                skip_reason=outcome.skip_reason,
+                last_error=f"{outcome.error_code}: {outcome.error_message}" if outcome.error_code else "",
                 sent_at=recorded if status == DeliveryStatus.SENT else None,
-                updated_at=recorded,
             )
-            for pk in pks:
-                # A group only partly updated cannot say which of its rows were superseded: none of
-                # them is reported as recorded (a retry is never in such a group).
-                results[pk] = (
-                    ProcessResult(delivery_id=str(pk), status=status, retry_at=retry_at)
-                    if updated == len(pks)
-                    else ProcessResult(delivery_id=str(pk))
-                )
-    return [results[attempt.delivery.pk] for attempt in attempts]
+        )
+    rows = [
+        DeliveryAttempt(
+            delivery=attempt.delivery,
+            number=attempt.delivery.attempts,
+            started_at=attempt.started,
+            finished_at=attempt.finished,
+            outcome=_attempt_outcome(attempt.outcome),
+            transient=attempt.outcome.transient,
+            failure_stage=attempt.outcome.failure_stage,
+            status_code=attempt.outcome.status_code,
+            error_code=attempt.outcome.error_code,
+            excerpt=attempt.outcome.excerpt,
+        )
+        for attempt in attempts
+    ]
+    write = _write_record_postgresql if connection.vendor == "postgresql" else _write_record_orm
+    updated = write(rows, states, recorded)
+    return [
+        ProcessResult(delivery_id=str(state.delivery_id), status=state.status, retry_at=state.next_attempt_at)
+        if state.delivery_id in updated
+        else ProcessResult(delivery_id=str(state.delivery_id))  # superseded: another worker's now
+        for state in states
+    ]
 
 
 def _record_reconnecting(attempts: list[_Attempt]) -> list[ProcessResult]:

@@ -140,3 +140,25 @@ def test_a_transient_failure_ends_the_drain_and_gives_the_rest_back(webhook_rece
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.claimed_at) == (DeliveryStatus.PENDING, 0, None)
     assert delivery_process(delivery_id=str(rest[0].pk)).status == DeliveryStatus.SENT
+
+
+def test_a_record_leaves_a_row_that_another_worker_has_taken_over(webhook_receiver):  # noqa: F811
+    from notifications import delivery as pipeline
+
+    receiver = webhook_receiver()
+    rule(webhook_channel(receiver.url))
+    first, second = emitted(2)
+    batch = pipeline._claim_pending(first.channel_id, 2)
+    attempts = [pipeline._attempt(claimed) for claimed in batch]
+    # Meanwhile the sweeper gave the second back and another worker claimed it: attempt 2 is theirs.
+    Delivery.objects.filter(pk=second.pk).update(attempts=2)
+
+    results = pipeline._record(attempts)
+
+    assert [(r.delivery_id, r.status) for r in results] == [
+        (str(first.pk), DeliveryStatus.SENT),
+        (str(second.pk), None),
+    ]
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (DeliveryStatus.SENDING, 2)
+    assert DeliveryAttempt.objects.filter(delivery=second, number=1).count() == 1  # what happened is kept
