@@ -264,26 +264,65 @@ def _claim_own(pk: uuid.UUID) -> Delivery | None:
     return Delivery.objects.select_related("event", "rule", "channel").get(pk=pk) if claimed else None
 
 
-# One statement, one round trip, whether it finds rows or not: a drain runs it after every batch.
+# One statement, one round trip, whether it finds rows or not (a drain runs it after every
+# batch): claims the rows and returns them with their event and rule.
 _CLAIM_PENDING_SQL = """
-    UPDATE {table} SET status = %s, attempts = attempts + 1, claimed_at = %s, updated_at = %s
-    WHERE id IN (
-        SELECT id FROM {table} WHERE channel_id = %s AND status = %s
-        ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
+    WITH claimed AS (
+        UPDATE {deliveries} SET status = %s, attempts = attempts + 1, claimed_at = %s, updated_at = %s
+        WHERE id IN (
+            SELECT id FROM {deliveries} WHERE channel_id = %s AND status = %s
+            ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
+        )
+        RETURNING *
     )
-    RETURNING id
+    SELECT {columns} FROM claimed
+    JOIN {events} AS e ON e.id = claimed.event_id
+    LEFT JOIN {rules} AS r ON r.id = claimed.rule_id
+    ORDER BY claimed.created_at
 """
+_CLAIMED_MODELS = ((Delivery, "claimed"), (Event, "e"), (Rule, "r"))
 
 
-def _claim_pending_ids(channel_id: uuid.UUID, limit: int, now: datetime) -> list[uuid.UUID]:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLAIM_PENDING_SQL.format(table=connection.ops.quote_name(Delivery._meta.db_table)),
-                [DeliveryStatus.SENDING, now, now, channel_id, DeliveryStatus.PENDING, limit],
-            )
-            return [row[0] for row in cursor.fetchall()]
-    with transaction.atomic():  # SQLite: one writer at a time, so no row locks to skip
+def _from_row(model: type, values: tuple) -> Any:
+    """A model instance from its concrete fields' raw values, converted as the ORM converts them."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, None, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _claim_and_load_postgresql(channel_id: uuid.UUID, limit: int, now: datetime) -> list[Delivery]:
+    quote = connection.ops.quote_name
+    sql = _CLAIM_PENDING_SQL.format(
+        deliveries=quote(Delivery._meta.db_table),
+        events=quote(Event._meta.db_table),
+        rules=quote(Rule._meta.db_table),
+        columns=", ".join(
+            f"{alias}.{quote(field.column)}"
+            for model, alias in _CLAIMED_MODELS
+            for field in model._meta.concrete_fields
+        ),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [DeliveryStatus.SENDING, now, now, channel_id, DeliveryStatus.PENDING, limit])
+        rows = cursor.fetchall()
+    widths = [len(model._meta.concrete_fields) for model, _ in _CLAIMED_MODELS]
+    batch = []
+    for row in rows:
+        delivery = _from_row(Delivery, row[: widths[0]])
+        delivery.event = _from_row(Event, row[widths[0] : widths[0] + widths[1]])
+        rule_values = row[widths[0] + widths[1] :]
+        delivery.rule = _from_row(Rule, rule_values) if rule_values[0] is not None else None
+        batch.append(delivery)
+    return batch
+
+
+def _claim_and_load_orm(channel_id: uuid.UUID, limit: int, now: datetime) -> list[Delivery]:
+    """The same in ORM statements, for SQLite (one writer at a time, so no row locks to skip)."""
+    with transaction.atomic():
         ids = list(
             Delivery.objects.filter(channel_id=channel_id, status=DeliveryStatus.PENDING)
             .order_by("created_at")
@@ -292,28 +331,24 @@ def _claim_pending_ids(channel_id: uuid.UUID, limit: int, now: datetime) -> list
         Delivery.objects.filter(pk__in=ids).update(
             status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
         )
-    return ids
+    return list(Delivery.objects.select_related("event", "rule").filter(pk__in=ids).order_by("created_at"))
 
 
 def _claim_pending(channel_id: uuid.UUID, limit: int, channel: Channel | None = None) -> list[Delivery]:
-    """Up to `limit` pending deliveries of the channel, oldest first, claimed, then loaded.
+    """Up to `limit` pending deliveries of the channel, oldest first, claimed and loaded.
 
     Taken FOR UPDATE SKIP LOCKED, so concurrent drains of one channel never wait for or share a
-    row; the partial index `delivery_pending_channel_idx` serves it. Given the `channel` (as a
-    drain has it from its first batch), it is attached rather than loaded and decrypted per row.
+    row; the partial index `delivery_pending_channel_idx` serves it. The `channel` is given by a
+    drain that has it already (from its first batch), and attached rather than loaded per row.
     """
     if limit < 1:
         return []
-    ids = _claim_pending_ids(channel_id, limit, timezone.now())
-    if not ids:
-        return []
-    related = ("event", "rule") if channel is not None else ("event", "rule", "channel")
-    batch = sorted(
-        Delivery.objects.select_related(*related).filter(pk__in=ids), key=lambda delivery: delivery.created_at
-    )
-    if channel is not None:
-        for delivery in batch:
-            delivery.channel = channel
+    claim = _claim_and_load_postgresql if connection.vendor == "postgresql" else _claim_and_load_orm
+    batch = claim(channel_id, limit, timezone.now())
+    if batch and channel is None:
+        channel = Channel.objects.get(pk=channel_id)
+    for delivery in batch:
+        delivery.channel = channel
     return batch
 
 
