@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -283,20 +284,28 @@ _CLAIM_PENDING_SQL = """
 _CLAIMED_MODELS = ((Delivery, "claimed"), (Event, "e"), (Rule, "r"))
 
 
+@lru_cache(maxsize=8)
+def _row_reader(model: type, vendor: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    """A model's concrete field names, and the ORM's converters of those that have any."""
+    fields = model._meta.concrete_fields
+    converters = [(index, field.get_db_converters(connection)) for index, field in enumerate(fields)]
+    return [field.attname for field in fields], [(index, found) for index, found in converters if found]
+
+
 def _from_row(model: type, values: tuple) -> Any:
     """A model instance from its concrete fields' raw values, converted as the ORM converts them."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, None, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    names, converters = _row_reader(model, connection.vendor)
+    converted = list(values)
+    for index, functions in converters:
+        for convert in functions:
+            converted[index] = convert(converted[index], None, connection)
+    return model.from_db(connection.alias, names, converted)
 
 
-def _claim_and_load_postgresql(channel_id: uuid.UUID, limit: int, now: datetime) -> list[Delivery]:
+@lru_cache(maxsize=4)
+def _claim_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
-    sql = _CLAIM_PENDING_SQL.format(
+    return _CLAIM_PENDING_SQL.format(
         deliveries=quote(Delivery._meta.db_table),
         events=quote(Event._meta.db_table),
         rules=quote(Rule._meta.db_table),
@@ -306,6 +315,10 @@ def _claim_and_load_postgresql(channel_id: uuid.UUID, limit: int, now: datetime)
             for field in model._meta.concrete_fields
         ),
     )
+
+
+def _claim_and_load_postgresql(channel_id: uuid.UUID, limit: int, now: datetime) -> list[Delivery]:
+    sql = _claim_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [DeliveryStatus.SENDING, now, now, channel_id, DeliveryStatus.PENDING, limit])
         rows = cursor.fetchall()

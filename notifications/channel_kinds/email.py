@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from email.headerregistry import Address
 from email.utils import formatdate
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
@@ -88,6 +89,11 @@ class EmailPublicConfigSerializer(serializers.Serializer):
 
 def message_id(delivery_id: str) -> str:
     return f"<{delivery_id or uuid.uuid4()}@{MESSAGE_ID_DOMAIN}>"
+
+
+@lru_cache(maxsize=64)
+def _provider_from(name: str, address: str) -> str:
+    return str(Address(display_name=name, addr_spec=address))  # the email package's formatting is slow
 
 
 class EmailKind(ChannelKind):
@@ -169,9 +175,7 @@ class EmailKind(ChannelKind):
             )
             return endpoint, from_email
         assert sender is not None, "skip_reason() rules out a provider-less channel"
-        return sender.endpoint, from_email or str(
-            Address(display_name=sender.config.from_name, addr_spec=sender.config.from_email)
-        )
+        return sender.endpoint, from_email or _provider_from(sender.config.from_name, sender.config.from_email)
 
     def send(
         self, *, channel: Channel, message: RenderedMessage, sender: SmtpSender | None, delivery_id: str
