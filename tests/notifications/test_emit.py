@@ -43,16 +43,33 @@ def test_disabled_rules_and_rules_of_disabled_channels_do_not_match():
 
 
 @pytest.mark.parametrize("rules", [1, 50])
-def test_matching_costs_the_same_queries_whatever_the_number_of_rules(rules, django_assert_num_queries):
+def test_matching_costs_the_same_queries_whatever_the_number_of_rules(
+    rules, django_assert_num_queries, require_postgres
+):
     channel = webhook_channel(URL)
     for index in range(rules):
         rule(channel, name=f"r{index}", condition="status == 'RUNNING'")
 
-    # savepoint, insert event, select rules with their channels, bulk insert deliveries, release
-    with django_assert_num_queries(5):
+    # The rules with their channels, then the event with its deliveries in one statement.
+    with django_assert_num_queries(2):
         result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
 
     assert len(result.deliveries) == rules
+    stored = Delivery.objects.filter(event_id=result.event.pk)
+    assert sorted(stored.values_list("pk", flat=True)) == sorted(d.pk for d in result.deliveries)
+    assert set(stored.values_list("status", "attempts")) == {("pending", 0)}
+    assert Event.objects.get(pk=result.event.pk).payload == SESSION
+
+
+def test_an_event_with_a_key_is_stored_in_one_transaction(django_assert_num_queries, require_postgres):
+    rule(webhook_channel(URL))
+
+    # The rules; savepoint, event, release (a repeated key is settled there); the deliveries; inside
+    # the test's transaction, the outer atomic block is one more savepoint and its release.
+    with django_assert_num_queries(7):
+        result = emit(actor=ACTOR, event_type="session.started", payload=SESSION, idempotency_key="k-0")
+
+    assert Delivery.objects.filter(event_id=result.event.pk).count() == 1
 
 
 def test_an_idempotency_key_seen_before_returns_the_first_event_and_queues_nothing(
