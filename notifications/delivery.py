@@ -441,19 +441,39 @@ _RECORD_SQL = """
 _STATE_VALUE = "(%s::uuid, %s::integer, %s, %s::timestamptz, %s, %s, %s, %s::timestamptz)"
 
 
-def _write_record_postgresql(rows: list[DeliveryAttempt], states: list[_NewState], recorded: datetime) -> set:
+@lru_cache(maxsize=64)
+def _record_sql(vendor: str, rows: int) -> tuple[str, tuple[str, ...]]:
+    """The statement for `rows` attempts, and the attempt fields in the order of its values."""
     fields = [field for field in DeliveryAttempt._meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     row_placeholder = f"({', '.join(['%s'] * len(fields))})"
     sql = _RECORD_SQL.format(
         attempts=quote(DeliveryAttempt._meta.db_table),
         attempt_columns=", ".join(quote(field.column) for field in fields),
-        attempt_values=", ".join([row_placeholder] * len(rows)),
+        attempt_values=", ".join([row_placeholder] * rows),
         deliveries=quote(Delivery._meta.db_table),
-        state_values=", ".join([_STATE_VALUE] * len(states)),
+        state_values=", ".join([_STATE_VALUE] * rows),
     )
-    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
-    params += [recorded, *(value for state in states for value in dataclasses.astuple(state)), DeliveryStatus.SENDING]
+    return sql, tuple(field.attname for field in fields)
+
+
+def _write_record_postgresql(rows: list[DeliveryAttempt], states: list[_NewState], recorded: datetime) -> set:
+    sql, names = _record_sql(connection.vendor, len(rows))
+    # Plain values (UUIDs, numbers, strings, aware datetimes) that the driver adapts as they are.
+    params: list[Any] = [getattr(row, name) for row in rows for name in names]
+    params.append(recorded)
+    for state in states:
+        params += (
+            state.delivery_id,
+            state.attempts,
+            state.status,
+            state.next_attempt_at,
+            state.failure_stage,
+            state.skip_reason,
+            state.last_error,
+            state.sent_at,
+        )
+    params.append(DeliveryStatus.SENDING)
     # Inside a caller's transaction (the tests'), a savepoint keeps a failed statement from
     # aborting it; on its own, the statement needs no transaction around it.
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
