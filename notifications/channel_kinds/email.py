@@ -13,7 +13,9 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.template.loader import render_to_string
+import jinja2
+from django.conf import settings
+from markupsafe import Markup
 from rest_framework import serializers
 
 from core.errors import ErrorCode, ValidationError
@@ -91,6 +93,25 @@ def message_id(delivery_id: str) -> str:
     return f"<{delivery_id or uuid.uuid4()}@{MESSAGE_ID_DOMAIN}>"
 
 
+def _linebreaksbr(value: str) -> Markup:
+    """Django's `linebreaksbr`: escaped, each line break a <br>."""
+    return Markup("<br>").join(value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))  # join escapes
+
+
+@lru_cache(maxsize=1)
+def _layouts() -> jinja2.Environment:
+    """The email layouts (templates/notifications/email/, ours, not the rule writer's): compiled once
+    per process by Jinja2, which renders them several times faster than Django's engine."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.BASE_DIR / "templates" / "notifications" / "email"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        auto_reload=False,
+        keep_trailing_newline=True,
+    )
+    environment.filters["linebreaksbr"] = _linebreaksbr
+    return environment
+
+
 @lru_cache(maxsize=64)
 def _provider_from(name: str, address: str) -> str:
     return str(Address(display_name=name, addr_spec=address))  # the email package's formatting is slow
@@ -155,8 +176,8 @@ class EmailKind(ChannelKind):
         }
         return RenderedMessage(
             subject=subject,
-            body=render_to_string("notifications/email/layout.txt", layout),
-            html=render_to_string("notifications/email/layout.html", layout),
+            body=_layouts().get_template("layout.txt").render(layout),
+            html=_layouts().get_template("layout.html").render(layout),
         )
 
     def _route(self, channel: Channel, sender: SmtpSender | None) -> tuple[SmtpEndpoint, str]:

@@ -11,7 +11,7 @@ from notifications.channel_kinds.email import EmailKind
 from notifications.models import Channel
 from notifications.rendering import build_context
 from providers.sender_cache import get_smtp_sender
-from tests.notifications.builders import SESSION, SMTP_PASSWORD, smtp_provider
+from tests.notifications.builders import SESSION, SMTP_PASSWORD, email_channel, smtp_provider
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
@@ -173,3 +173,17 @@ def test_no_provider_and_no_smtp_block_is_a_skip_not_a_failure():
     assert KIND.skip_reason(channel=channel(), sender=None) == "no_smtp_provider"
     own = channel(smtp={"host": "127.0.0.1", "port": 25, "use_tls": False, "timeout": 1.0})
     assert KIND.skip_reason(channel=own, sender=None) == ""
+
+
+def test_the_layouts_escape_the_html_part_and_keep_the_text_part_as_written(db):
+    context = build_context(
+        event_type="session.started", payload=SESSION, event_id="e-1", admin_panel_url="https://admin.example.com/"
+    )
+    rendered = EmailKind().render(
+        channel=email_channel(), message_template="<b>{{ status }}</b> & co\nline 2", subject_template="", context=context
+    )
+
+    assert rendered.body.startswith("<b>RUNNING</b> & co\nline 2\n\n--\nAdmin panel: https://admin.example.com/")
+    assert "&lt;b&gt;RUNNING&lt;/b&gt; &amp; co<br>line 2" in rendered.html
+    assert '<a href="https://admin.example.com/"' in rendered.html
+    assert "<b>" not in rendered.html
