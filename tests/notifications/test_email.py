@@ -179,8 +179,9 @@ def test_the_layouts_escape_the_html_part_and_keep_the_text_part_as_written(db):
     context = build_context(
         event_type="session.started", payload=SESSION, event_id="e-1", admin_panel_url="https://admin.example.com/"
     )
+    template = "<b>{{ status }}</b> & co\nline 2"
     rendered = EmailKind().render(
-        channel=email_channel(), message_template="<b>{{ status }}</b> & co\nline 2", subject_template="", context=context
+        channel=email_channel(), message_template=template, subject_template="", context=context
     )
 
     assert rendered.body.startswith("<b>RUNNING</b> & co\nline 2\n\n--\nAdmin panel: https://admin.example.com/")
