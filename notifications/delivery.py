@@ -690,9 +690,8 @@ def _drain(channel_id: uuid.UUID, batch: list[Delivery]) -> list[ProcessResult]:
             dispatch.drain_ending(channel_id)
             dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
             return results
+        # The flag set when the drain began outlives it (DRAIN_SECONDS is well inside its TTL).
         batch = _claim_pending(channel_id, limit, channel) or _linger(channel_id, limit, deadline, channel)
-        if batch:
-            dispatch.drain_holds(channel_id)  # refreshed, so that it outlives the drain only by its TTL
 
 
 def delivery_process(*, delivery_id: str) -> ProcessResult:

@@ -38,8 +38,9 @@ SPARE_INTERVAL_MS = 1_000
 KEY_PREFIX = "notification:drain:"
 SPARE_PREFIX = "notification:spare:"
 WAKE_PREFIX = "notification:wake:"
-# Tokens that wake a drain waiting for more; a few are kept, older ones expire with the list.
-WAKE_TOKENS_KEPT = 4
+# Tokens that wake a drain waiting for more: one is enough (a woken drain claims every pending
+# row), and more would only wake it again to find nothing.
+WAKE_TOKENS_KEPT = 1
 WAKE_TTL_MS = 2_000
 
 
