@@ -690,8 +690,11 @@ def _drain(channel_id: uuid.UUID, batch: list[Delivery]) -> list[ProcessResult]:
             dispatch.drain_ending(channel_id)
             dispatch.kick(channel_id=channel_id, delivery_id=str(batch[0].pk))  # pending rows may be left
             return results
+        # A batch short of the limit took every pending row there was; rows committed since have
+        # sent a wake-up (see dispatch), so the drain waits for one rather than looking at once.
         # The flag set when the drain began outlives it (DRAIN_SECONDS is well inside its TTL).
-        batch = _claim_pending(channel_id, limit, channel) or _linger(channel_id, limit, deadline, channel)
+        more = _claim_pending(channel_id, limit, channel) if len(batch) == limit else []
+        batch = more or _linger(channel_id, limit, deadline, channel)
 
 
 def delivery_process(*, delivery_id: str) -> ProcessResult:
