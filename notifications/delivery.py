@@ -1,9 +1,11 @@
-"""The delivery pipeline: claim a delivery, resolve, render, send, record the attempt, schedule a retry.
+"""The delivery pipeline: claim deliveries, resolve, render, send, record the attempts, schedule retries.
 
-Delivery is at least once. A worker claims a row with one conditional UPDATE before it sends, so a
-task the broker hands out twice sends once; what can still duplicate is described in
-`delivery_sweep`. Receivers deduplicate with the delivery id (the `X-Notification-Delivery-Id`
-header of a webhook, the Message-ID of an email).
+Delivery is at least once. A worker claims rows (one conditional UPDATE, or FOR UPDATE SKIP LOCKED)
+before it sends, so a task the broker hands out twice sends once; what can still duplicate is
+described in `delivery_sweep` and docs/RELIABILITY.md. Receivers deduplicate with the delivery id
+(the `X-Notification-Delivery-Id` header of a webhook, the Message-ID of an email). A task sends its
+own delivery and then drains its channel's pending ones in batches (`delivery_process`); which
+tasks reach the broker at all is `notifications.dispatch`'s business.
 """
 
 from __future__ import annotations

@@ -7,15 +7,16 @@ channel is queued or draining, and will look for pending rows again before it en
 
 - after its rows are committed, `enqueue` sets the flag (SET NX) and publishes a task only if it
   was not set already;
-- a drain holds the flag while it runs (`drain_holds`, refreshed with every batch) and, before it
-  ends, clears it (`drain_ending`) and then looks for pending rows once more.
+- a drain holds the flag while it runs (`drain_holds`; DRAIN_SECONDS is well inside its TTL) and,
+  before it ends, clears it (`drain_ending`) and then looks for pending rows once more.
 
 So a delivery whose emitter found the flag set is committed before that last look, and the drain
 sends it; one committed later finds the flag clear and publishes a task. No pending delivery is
 left without a task to come, except when a worker dies mid-drain: its flag then expires after
 FLAG_TTL_MS and the channel's pending rows wait for the next emit to it or for the sweeper. A
 drain that sees a full batch also asks for a `spare` task, at most one per SPARE_INTERVAL_MS and
-channel, so that idle workers share a backlog.
+channel, so that idle workers share a backlog. Every emit also leaves a wake-up token, which a
+drain with nothing left to send waits on for a moment (`wait_for_more`) before it ends.
 
 With any other broker (the embedded filesystem one), or with tasks run eagerly, there is no
 shared flag: every delivery gets its own task, as before, and the drains make most of them no-ops.
