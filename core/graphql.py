@@ -52,7 +52,7 @@ from graphql.validation import MaxIntrospectionDepthRule
 from graphql_relay import cursor_to_offset, from_global_id
 
 from core.errors import DomainError, ErrorCode, NotFound, ValidationError
-from core.schema import nested_deeper_than
+from core.schema import UNSTORABLE_TEXT_MESSAGE, nested_deeper_than, unstorable_text_path
 from core.tokens import user_for_bearer_token
 
 logger = logging.getLogger(__name__)
@@ -386,28 +386,16 @@ class QueryLimitsRule(ValidationRule):
         return self._fragments[name]
 
 
-NUL_MESSAGE = "Strings must not contain NUL (U+0000) characters."
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
-
-
-class NoNulCharactersRule(ValidationRule):
-    """Refuses NUL in string literals, which no text column can store (the view checks variables)."""
+class StorableTextRule(ValidationRule):
+    """Refuses string literals no text column can store (NUL, unpaired surrogates); the view checks
+    variables the same way."""
 
     def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
-        if "\x00" in node.value:
-            self.report_error(GraphQLError(NUL_MESSAGE, node))
+        if unstorable_text_path(node.value, "value"):
+            self.report_error(GraphQLError(UNSTORABLE_TEXT_MESSAGE, node))
 
 
-VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule, NoNulCharactersRule)
+VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule, StorableTextRule)
 
 
 # --- The view ----------------------------------------------------------------------------------
@@ -489,8 +477,8 @@ class GraphQLAPIView(GraphQLView):
     ) -> ExecutionResult | None:
         if not request.user.is_authenticated:
             raise _http_error(401, "Authentication is required.")
-        if _contains_nul(variables):
-            return ExecutionResult(errors=[GraphQLError(NUL_MESSAGE)])
+        if unstorable_text_path(variables, "variables"):
+            return ExecutionResult(errors=[GraphQLError(UNSTORABLE_TEXT_MESSAGE)])
         if query:
             try:
                 # Validation costs grow with the size of the document: refuse large ones before it.

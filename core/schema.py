@@ -41,6 +41,7 @@ def validate_with(serializer_class: type[serializers.Serializer], data: Any, *, 
     """Validates `data` with a serializer, raising one ValidationError whose paths start with `field`."""
     if not isinstance(data, Mapping):
         raise ValidationError.for_field(field, "Expected a JSON object.")
+    reject_unstorable_text(data, field=field)
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         fields = flatten_errors(serializer.errors, field)
@@ -130,34 +131,55 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def nul_path(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (or key) holding U+0000, which PostgreSQL cannot store."""
+UNSTORABLE_TEXT_MESSAGE = "Text must not contain NUL (U+0000) or unpaired surrogate (U+D800-U+DFFF) characters."
+
+
+def _storable(text: str) -> bool:
+    # PostgreSQL refuses U+0000 in text and JSON; a lone surrogate (which a JSON or GraphQL "\ud800"
+    # escape produces) cannot be encoded as UTF-8 at all.
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def unstorable_text_path(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) that no database column can store, else None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return None if _storable(value) else path
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found = nul_path(str(key), path) or nul_path(item, f"{path}.{key}")
+            found = unstorable_text_path(str(key), path) or unstorable_text_path(item, _join(path, key))
             if found:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = nul_path(item, f"{path}.{index}")
+            found = unstorable_text_path(item, _join(path, index))
             if found:
                 return found
     return None
 
 
-def reject_nul(value: Any, *, field: str) -> None:
-    found = nul_path(value, field)
-    if found:
-        raise ValidationError.for_field(found, "NUL characters are not allowed.")
+def reject_unstorable_text(value: Any, *, field: str) -> None:
+    found = unstorable_text_path(value, field)
+    if found is not None:
+        raise ValidationError.for_field(found or "body", UNSTORABLE_TEXT_MESSAGE)
 
 
 def clean_name(value: Any, *, field: str = "name", max_length: int = 256) -> str:
     """A trimmed display name of 1 to `max_length` characters."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError.for_field(field, f"A name of 1 to {max_length} characters is required.")
-    reject_nul(value, field=field)
+    reject_unstorable_text(value, field=field)
     value = value.strip()
     if len(value) > max_length:
         raise ValidationError.for_field(field, f"A name may have at most {max_length} characters.")

@@ -148,9 +148,12 @@ def test_emitting_needs_the_add_event_permission(make_user, anonymous):
     [
         ({"message": "a\x00b"}, None, "payload.message"),
         ({"message": "ok"}, "key\x00", "idempotency_key"),
+        ({"message": "a\ud800b"}, None, "payload.message"),
+        ({"message": "ok", "\udfff": "x"}, None, "payload"),
+        ({"message": "ok"}, "key\udfff", "idempotency_key"),
     ],
 )
-def test_nul_characters_are_refused_before_anything_is_stored(payload, key, field):
+def test_text_no_column_can_store_is_refused_before_anything_is_stored(payload, key, field):
     with pytest.raises(ValidationError) as caught:
         emit(actor=ACTOR, event_type="notification.test", payload=payload, idempotency_key=key)
     assert list(caught.value.fields) == [field]

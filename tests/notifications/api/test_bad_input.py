@@ -1,5 +1,7 @@
 """Each bad input is a 400 VALIDATION_ERROR naming its field, and nothing is stored."""
 
+import json
+
 import pytest
 
 from core.models import AuditEntry
@@ -151,12 +153,23 @@ def test_patch_with_bad_input_changes_nothing(superuser_client, webhook_channel)
         ("events/", {"event_type": "notification.test", "payload": {"message": "a\x00b"}}, "payload.message"),
         ("channels/", {"name": "a\x00", "channel_type": "webhook", "config": webhook_config()}, "name"),
         ("channels/", _channel("webhook", {**webhook_config(), "headers": {"X-A": "\x00"}}), "config.headers.X-A"),
+        ("events/", {"event_type": "notification.test", "payload": {"message": "a\ud800b"}}, "payload.message"),
+        ("channels/", {"name": "a\udfff", "channel_type": "webhook", "config": webhook_config()}, "name"),
+        ("channels/", _channel("webhook", {**webhook_config(), "headers": {"X-A": "\udc80"}}), "config.headers.X-A"),
     ],
-    ids=["in a payload", "in a name", "in a header value"],
+    ids=[
+        "in a payload",
+        "in a name",
+        "in a header value",
+        "surrogate in a payload",
+        "surrogate in a name",
+        "surrogate in a header value",
+    ],
 )
-def test_null_characters_are_refused_wherever_they_are(superuser_client, path, body, field):
+def test_text_no_column_can_store_is_refused_wherever_it_is(superuser_client, path, body, field):
     before = _counts()
-    response = superuser_client.post(f"{API}{path}", body, format="json")
+    # As a JSON client sends it: a surrogate as a \ud800 escape.
+    response = superuser_client.post(f"{API}{path}", json.dumps(body), content_type="application/json")
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert _counts() == before

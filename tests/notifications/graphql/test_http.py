@@ -5,6 +5,7 @@ import json
 import pytest
 from django.test import Client
 
+from core.schema import UNSTORABLE_TEXT_MESSAGE
 from core.tokens import api_token_create, api_token_revoke
 from tests.notifications.graphql.client import URL, GraphQLClient
 
@@ -225,15 +226,23 @@ def test_a_page_defaults_to_the_maximum_size(as_user, settings):
             {"p": {"message": "a\x00b"}},
         ),
         ('{ notificationChannels(filter: {nameContains: "a\\u0000b"}) { totalCount } }', {}),
+        ("query($n: String) { notificationChannels(filter: {nameContains: $n}) { totalCount } }", {"n": "a\ud800"}),
     ],
-    ids=["variable", "nested-variable", "literal"],
+    ids=["variable", "nested-variable", "literal", "surrogate-variable"],
 )
-def test_nul_characters_are_refused_before_they_reach_the_database(as_user, query, variables):
+def test_text_no_column_can_store_is_refused_before_it_reaches_the_database(as_user, query, variables):
     gql = as_user()
     response = gql.post(query, variables)
     (error,) = response.json()["errors"]
     assert response.status_code == 400
     assert (error["message"], error["extensions"]) == (
-        "Strings must not contain NUL (U+0000) characters.",
+        UNSTORABLE_TEXT_MESSAGE,
         {"code": "VALIDATION_ERROR"},
     )
+
+
+def test_a_surrogate_escape_in_a_literal_is_a_parse_error(as_user):
+    response = as_user().post('{ notificationChannels(filter: {nameContains: "a\\ud800b"}) { totalCount } }', {})
+    (error,) = response.json()["errors"]
+    assert response.status_code == 400
+    assert error["extensions"] == {"code": "PARSE_ERROR"}
