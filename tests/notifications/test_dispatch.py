@@ -1,4 +1,4 @@
-"""Which `deliver` tasks reach the broker (notifications/dispatch.py), on a real Redis broker."""
+"""Which `deliver` tasks reach the broker (notifications/dispatch.py): real Redis, or the real filesystem broker."""
 
 import base64
 import json
@@ -6,12 +6,13 @@ import json
 import pytest
 import redis
 
+from config.celery import app as celery_app
 from notifications import dispatch
 from notifications.delivery import delivery_process
 from notifications.models import DeliveryStatus
 from notifications.services import emit
 from tests.notifications.builders import ACTOR, SESSION, rule, webhook_channel
-from tests.support.worker import celery_broker  # noqa: F401  (fixture)
+from tests.support.worker import celery_broker, reset_producer_pool  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -130,16 +131,44 @@ def test_a_full_batch_asks_for_one_spare_task_to_share_the_backlog(
     assert len(queued(celery_broker)) == 1
 
 
-def test_without_a_redis_broker_every_delivery_gets_its_own_task(
-    two_channels, django_capture_on_commit_callbacks, monkeypatch, settings
-):
-    published = []
-    monkeypatch.setattr(dispatch, "_publish", published.append)
-    monkeypatch.setattr(dispatch._deliver().app.conf, "broker_url", "filesystem://")
+@pytest.fixture
+def filesystem_broker(tmp_path):
+    """The embedded default broker (kombu's filesystem transport) in a folder of the test's own."""
+    for sub in ("queue", "control"):
+        (tmp_path / sub).mkdir()
+    conf = celery_app.conf
+    saved = (conf.broker_url, conf.broker_transport_options)
+    conf.broker_url = "filesystem://"
+    conf.broker_transport_options = {
+        "data_folder_in": str(tmp_path / "queue"),
+        "data_folder_out": str(tmp_path / "queue"),
+        "control_folder": str(tmp_path / "control"),
+        "store_processed": False,
+    }
+    reset_producer_pool()
+    yield tmp_path / "queue"
+    conf.broker_url, conf.broker_transport_options = saved
+    reset_producer_pool()
 
+
+def queued_files(folder) -> list[str]:
+    """The delivery ids of the `deliver` tasks in a filesystem broker's queue folder."""
+    ids = []
+    for path in sorted(folder.iterdir()):
+        message = json.loads(path.read_text())
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        ids.append(args[0])
+    return ids
+
+
+def test_without_a_redis_broker_every_delivery_gets_its_own_task(
+    filesystem_broker, two_channels, django_capture_on_commit_callbacks
+):
     deliveries = emit_committed(django_capture_on_commit_callbacks, count=3)
 
-    assert published == [str(d.pk) for d in deliveries]
-    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id="spare", spare=True)
-    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id="continuation")
-    assert published[-1] == "continuation"
+    assert sorted(queued_files(filesystem_broker)) == sorted(str(d.pk) for d in deliveries)
+    # A spare is never needed (every delivery has its task); a continuation still goes out.
+    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id=str(deliveries[0].pk), spare=True)
+    assert len(queued_files(filesystem_broker)) == 6
+    dispatch.kick(channel_id=deliveries[0].channel_id, delivery_id=str(deliveries[0].pk))
+    assert len(queued_files(filesystem_broker)) == 7

@@ -112,7 +112,7 @@ def start_worker(
     return worker
 
 
-def _reset_producer_pool() -> None:
+def reset_producer_pool() -> None:
     # The app builds its connection pool on first use and kombu keeps pools in a global registry;
     # close and forget them all so that the next send connects to the current URL.
     kombu_pools.reset()
@@ -128,10 +128,10 @@ def celery_broker(redis_url: str) -> Iterator[redis.Redis]:
     saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
     celery_app.conf.broker_url = redis_url
     celery_app.conf.broker_transport_options = {}
-    _reset_producer_pool()
+    reset_producer_pool()
     yield client
     celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
-    _reset_producer_pool()
+    reset_producer_pool()
     client.flushdb()
     client.close()
 
