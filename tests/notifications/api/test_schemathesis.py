@@ -8,30 +8,18 @@ SMTP provider is itself fuzzed through PATCH and must never be tried against a g
 """
 
 import pytest
-import schemathesis
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from hypothesis import settings
 
 from core.actors import SystemActor
-from core.tokens import api_token_create
 from notifications.services import rule_create
-from tests.core.api_fixtures import (
-    PROVIDER_PASSWORD,
-    PROVIDER_USERNAME,
-    WEBHOOK_HEADER_VALUE,
-    WEBHOOK_SIGNING_SECRET,
+from tests.support.fuzzing import (  # noqa: F401  (fixtures)
+    CHECKS,
+    HEALTH_CHECKS,
+    SEEDED_SECRETS,
+    api_schema,
+    bearer,
+    keep_the_test_connection,
 )
-from tests.factories import UserFactory
-
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def fuzz_ids(seeded, response_log):
         ).pk
     )
     delivery, event, provider = seeded("delivery"), seeded("event"), seeded("provider")
-    response_log.secrets |= {WEBHOOK_HEADER_VALUE, WEBHOOK_SIGNING_SECRET, PROVIDER_USERNAME, PROVIDER_PASSWORD}
+    response_log.secrets |= SEEDED_SECRETS
     return {
         "channels/{channel_id}/": unused_channel,
         "channels/{channel_id}/validate/": channel,
@@ -61,26 +49,7 @@ def fuzz_ids(seeded, response_log):
     }
 
 
-@pytest.fixture
-def bearer(db):
-    _, raw = api_token_create(
-        actor=SystemActor("tests"), user=UserFactory(username="fuzzer", is_superuser=True), name="fuzz"
-    )
-    return {"Authorization": f"Bearer {raw}"}
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """As Django's test client does: starting or finishing a request must not close the connection
-    that holds the test's transaction."""
-    for signal in (request_started, request_finished):
-        signal.disconnect(close_old_connections)
-    yield
-    for signal in (request_started, request_finished):
-        signal.connect(close_old_connections)
-
-
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
+schema = api_schema()
 
 
 @pytest.mark.fuzz
@@ -89,15 +58,9 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler(
     max_examples=20,
     deadline=None,
     derandomize=True,
-    # The seeded rows and the token are shared by all examples of an operation, on purpose.
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=HEALTH_CHECKS,
 )
-def test_api_conforms_to_its_schema(case, bearer, fuzz_ids):
+def test_api_conforms_to_its_schema(case, bearer, fuzz_ids):  # noqa: F811
     relative = case.path.removeprefix("/api/v1/notifications/")
     if relative in fuzz_ids:
         (name,) = case.path_parameters
