@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-import os
-import signal
 import socket
-import subprocess
 import threading
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +28,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.worker import CELERY, ROOT, database_url, wait_until
+from tests.support.worker import WorkerProcess, database_url, start_worker
 
 HOST = "127.0.0.1"
 DELIVERY_ID_HEADER = "X-Notification-Delivery-Id"
@@ -50,85 +45,8 @@ def free_port() -> int:
 
 # --- workers -------------------------------------------------------------------------------------
 
-
-@dataclass
-class FaultWorker:
-    """A `celery worker` in its own process group (its pool children and embedded beat included)."""
-
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def application_name(self) -> str:
-        return self.name
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def group_alive(self) -> bool:
-        try:
-            os.killpg(self.process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def kill_hard(self) -> None:
-        """SIGKILL to every process of the worker at once: no warm shutdown, no ack, no requeue."""
-        if self.group_alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-        wait_until(lambda: not self.group_alive(), timeout=10, what=f"the processes of {self.name} to go")
-
-
-def start_fault_worker(
-    *,
-    broker_url: str,
-    db_url: str,
-    log_dir: Path,
-    pool: str = "solo",
-    concurrency: int = 1,
-    beat: bool = False,
-    env: dict[str, str] | None = None,
-    ready_timeout: float = 30.0,
-) -> FaultWorker:
-    name = f"faults-{uuid.uuid4().hex[:8]}"
-    log_path = log_dir / f"{name}.log"
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"{db_url}?application_name={name}",
-        "CELERY_BROKER_URL": broker_url,
-        "PYTHONUNBUFFERED": "1",
-        **(env or {}),
-    }
-    command = [
-        str(CELERY),
-        "-A",
-        "config",
-        "worker",
-        f"--pool={pool}",
-        f"--concurrency={concurrency}",
-        "--loglevel=INFO",
-        f"--hostname={name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    if beat:  # the sweeper on its real schedule, NOTIFICATION_SWEEP_INTERVAL_SECONDS
-        command += ["--beat", f"--schedule={log_dir / f'{name}-beat-schedule'}"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = FaultWorker(name=name, process=process, log_path=log_path)
-    deadline = time.monotonic() + ready_timeout
-    while " ready." not in worker.log():
-        if process.poll() is not None or time.monotonic() > deadline:
-            worker.kill_hard()
-            raise RuntimeError(f"Celery worker {name} did not start:\n{worker.log()[-4000:]}")
-        time.sleep(0.05)
-    return worker
+# One `celery worker` per fault: its own process group, to be killed as a whole.
+FaultWorker = WorkerProcess
 
 
 @pytest.fixture
@@ -142,7 +60,7 @@ def fault_worker(
     workers: list[FaultWorker] = []
 
     def start(*, pool: str = "solo", concurrency: int = 1, beat: bool = False, **env: str) -> FaultWorker:
-        worker = start_fault_worker(
+        worker = start_worker(
             broker_url=redis_url,
             db_url=db_url,
             log_dir=tmp_path,
@@ -150,6 +68,7 @@ def fault_worker(
             concurrency=concurrency,
             beat=beat,
             env=env,
+            name_prefix="faults",
         )
         workers.append(worker)
         return worker

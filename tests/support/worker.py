@@ -13,6 +13,7 @@ here reach the worker; it yields a Redis client for looking at the raw queue. Wo
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,30 +61,57 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 
 @dataclass
 class WorkerProcess:
+    """A `celery worker` in its own process group (its pool children and embedded beat included)."""
+
     name: str
     process: subprocess.Popen
     log_path: Path
 
+    @property
+    def application_name(self) -> str:
+        """How its database connections name themselves (pg_stat_activity.application_name)."""
+        return self.name
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> None:
-        # Killed outright: a graceful shutdown waits ~2 s on the broker poll, and the test's broker db
-        # and database are flushed anyway. Losing a worker is what acks_late is for.
-        if self.process.poll() is None:
-            self.process.kill()
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill_hard(self) -> None:
+        """SIGKILL to every process of the worker at once: no warm shutdown, no ack, no requeue."""
+        if self.group_alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+        wait_until(lambda: not self.group_alive(), timeout=10, what=f"the processes of {self.name} to go")
+
+    # Killed outright: a graceful shutdown waits ~2 s on the broker poll, and the test's broker db
+    # and database are flushed anyway. Losing a worker is what acks_late is for.
+    stop = kill_hard
 
 
 def start_worker(
-    *, broker_url: str, db_url: str, log_dir: Path, env: dict[str, str] | None = None, ready_timeout: float = 30.0
+    *,
+    broker_url: str,
+    db_url: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    pool: str = "solo",
+    concurrency: int = 1,
+    beat: bool = False,
+    name_prefix: str = "pipeline",
+    ready_timeout: float = 30.0,
 ) -> WorkerProcess:
-    name = f"pipeline-{uuid.uuid4().hex[:8]}"
+    name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"{name}.log"
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": db_url,
+        "DATABASE_URL": f"{db_url}?application_name={name}",
         "CELERY_BROKER_URL": broker_url,
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
@@ -93,20 +121,25 @@ def start_worker(
         "-A",
         "config",
         "worker",
-        "--pool=solo",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
         "--loglevel=INFO",
         f"--hostname={name}@%h",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
     ]
+    if beat:  # the sweeper on its real schedule, NOTIFICATION_SWEEP_INTERVAL_SECONDS
+        command += ["--beat", f"--schedule={log_dir / f'{name}-beat-schedule'}"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = WorkerProcess(name=name, process=process, log_path=log_path)
     deadline = time.monotonic() + ready_timeout
     while " ready." not in worker.log():
         if process.poll() is not None or time.monotonic() > deadline:
-            worker.stop()
+            worker.kill_hard()
             raise RuntimeError(f"Celery worker {name} did not start:\n{worker.log()[-4000:]}")
         time.sleep(0.05)
     return worker
