@@ -52,7 +52,7 @@ from graphql.validation import MaxIntrospectionDepthRule
 from graphql_relay import cursor_to_offset, from_global_id
 
 from core.errors import DomainError, ErrorCode, NotFound, ValidationError
-from core.schema import UNSTORABLE_TEXT_MESSAGE, nested_deeper_than, unstorable_text_path
+from core.schema import UNSTORABLE_MESSAGE, nested_deeper_than, unstorable_path
 from core.tokens import user_for_bearer_token
 
 logger = logging.getLogger(__name__)
@@ -386,16 +386,16 @@ class QueryLimitsRule(ValidationRule):
         return self._fragments[name]
 
 
-class StorableTextRule(ValidationRule):
+class StorableValuesRule(ValidationRule):
     """Refuses string literals no text column can store (NUL, unpaired surrogates); the view checks
     variables the same way."""
 
     def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
-        if unstorable_text_path(node.value, "value"):
-            self.report_error(GraphQLError(UNSTORABLE_TEXT_MESSAGE, node))
+        if unstorable_path(node.value, "value"):
+            self.report_error(GraphQLError(UNSTORABLE_MESSAGE, node))
 
 
-VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule, StorableTextRule)
+VALIDATION_RULES = (*specified_rules, MaxIntrospectionDepthRule, QueryLimitsRule, StorableValuesRule)
 
 
 # --- The view ----------------------------------------------------------------------------------
@@ -477,8 +477,8 @@ class GraphQLAPIView(GraphQLView):
     ) -> ExecutionResult | None:
         if not request.user.is_authenticated:
             raise _http_error(401, "Authentication is required.")
-        if unstorable_text_path(variables, "variables"):
-            return ExecutionResult(errors=[GraphQLError(UNSTORABLE_TEXT_MESSAGE)])
+        if unstorable_path(variables, "variables"):
+            return ExecutionResult(errors=[GraphQLError(UNSTORABLE_MESSAGE)])
         if query:
             try:
                 # Validation costs grow with the size of the document: refuse large ones before it.

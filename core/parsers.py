@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import exceptions, parsers
 
-from core.schema import nested_deeper_than, reject_unstorable_text
+from core.schema import nested_deeper_than, reject_unstorable
 
 
 class JSONParser(parsers.JSONParser):
@@ -26,5 +26,5 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(message) from None
         if nested_deeper_than(data, limit):
             raise exceptions.ParseError(message)
-        reject_unstorable_text(data, field="")  # paths from the top: "payload.session_id"
+        reject_unstorable(data, field="")  # paths from the top: "payload.session_id"
         return data

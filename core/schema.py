@@ -7,6 +7,7 @@ REST and OpenAPI expose it, GraphQL and the admin map their inputs onto it.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,7 @@ def validate_with(serializer_class: type[serializers.Serializer], data: Any, *, 
     """Validates `data` with a serializer, raising one ValidationError whose paths start with `field`."""
     if not isinstance(data, Mapping):
         raise ValidationError.for_field(field, "Expected a JSON object.")
-    reject_unstorable_text(data, field=field)
+    reject_unstorable(data, field=field)
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         fields = flatten_errors(serializer.errors, field)
@@ -131,7 +132,9 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-UNSTORABLE_TEXT_MESSAGE = "Text must not contain NUL (U+0000) or unpaired surrogate (U+D800-U+DFFF) characters."
+UNSTORABLE_MESSAGE = (
+    "Text must not contain NUL (U+0000) or unpaired surrogate (U+D800-U+DFFF) characters, and numbers must be finite."
+)
 
 
 def _storable(text: str) -> bool:
@@ -152,34 +155,37 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def unstorable_text_path(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (or key) that no database column can store, else None."""
+def unstorable_path(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) that no database column can store, or of a
+    number no JSON column can (1e400 parses as infinity), else None."""
     if isinstance(value, str):
         return None if _storable(value) else path
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found = unstorable_text_path(str(key), path) or unstorable_text_path(item, _join(path, key))
+            found = unstorable_path(str(key), path) or unstorable_path(item, _join(path, key))
             if found:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = unstorable_text_path(item, _join(path, index))
+            found = unstorable_path(item, _join(path, index))
             if found:
                 return found
     return None
 
 
-def reject_unstorable_text(value: Any, *, field: str) -> None:
-    found = unstorable_text_path(value, field)
+def reject_unstorable(value: Any, *, field: str) -> None:
+    found = unstorable_path(value, field)
     if found is not None:
-        raise ValidationError.for_field(found or "body", UNSTORABLE_TEXT_MESSAGE)
+        raise ValidationError.for_field(found or "body", UNSTORABLE_MESSAGE)
 
 
 def clean_name(value: Any, *, field: str = "name", max_length: int = 256) -> str:
     """A trimmed display name of 1 to `max_length` characters."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError.for_field(field, f"A name of 1 to {max_length} characters is required.")
-    reject_unstorable_text(value, field=field)
+    reject_unstorable(value, field=field)
     value = value.strip()
     if len(value) > max_length:
         raise ValidationError.for_field(field, f"A name may have at most {max_length} characters.")

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from core.actors import require_permission
 from core.errors import Conflict, ErrorCode, ValidationError
 from core.ratelimit import rate_limit_hit
-from core.schema import clean_name, reject_unstorable_text
+from core.schema import clean_name, reject_unstorable
 from core.services import audit_entry_create
 from notifications import dispatch, rendering
 from notifications.channel_kinds import get_kind
@@ -40,7 +40,7 @@ def _clean_text(value: Any, *, field: str, max_length: int = 10_000) -> str:
         return ""
     if not isinstance(value, str):
         raise ValidationError.for_field(field, "Expected a string.")
-    reject_unstorable_text(value, field=field)
+    reject_unstorable(value, field=field)
     if len(value) > max_length:
         raise ValidationError.for_field(field, f"At most {max_length} characters.")
     return value
@@ -307,7 +307,7 @@ def _clean_idempotency_key(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 255:
         raise ValidationError.for_field("idempotency_key", "Expected a string of at most 255 characters.")
-    reject_unstorable_text(value, field="idempotency_key")
+    reject_unstorable(value, field="idempotency_key")
     return value
 
 
@@ -438,7 +438,7 @@ def emit(
     deliveries in one statement.
     """
     require_permission(actor, "notifications.add_event")
-    reject_unstorable_text(payload, field="payload")  # first: a schema error would quote a bad key
+    reject_unstorable(payload, field="payload")  # first: a schema error would quote a bad key
     validate_payload(event_type, payload)
     key = _clean_idempotency_key(idempotency_key)
     event = Event(

@@ -151,6 +151,7 @@ def test_emitting_needs_the_add_event_permission(make_user, anonymous):
         ({"message": "a\ud800b"}, None, "payload.message"),
         ({"message": "ok", "\udfff": "x"}, None, "payload"),
         ({"message": "ok"}, "key\udfff", "idempotency_key"),
+        ({"message": "ok", "n": float("inf")}, None, "payload.n"),
     ],
 )
 def test_text_no_column_can_store_is_refused_before_anything_is_stored(payload, key, field):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from core.models import AuditEntry
+from notifications.event_types import EventType, register_event_type, unregister_event_type
 from notifications.models import Channel, Delivery, Event, Rule
 from providers.models import NotificationProvider
 from tests.core.api_fixtures import API, email_config, smtp_provider_config, webhook_config
@@ -173,6 +174,25 @@ def test_text_no_column_can_store_is_refused_wherever_it_is(superuser_client, pa
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert _counts() == before
+
+
+@pytest.fixture
+def numeric_event_type():
+    overdue = EventType(
+        code="payment.overdue", description="", schema={"properties": {"amount": {"type": "number"}}}, example={}
+    )
+    register_event_type(overdue)
+    yield overdue
+    unregister_event_type(overdue.code)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_too_large_for_json_storage_names_its_field(superuser_client, numeric_event_type, number):
+    body = f'{{"event_type": "payment.overdue", "payload": {{"amount": {number}}}}}'
+    response = superuser_client.post(f"{API}events/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["payload.amount"]
+    assert Event.objects.count() == 0
 
 
 @pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "yesterday"])

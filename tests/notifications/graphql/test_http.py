@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from core.schema import UNSTORABLE_TEXT_MESSAGE
+from core.schema import UNSTORABLE_MESSAGE
 from core.tokens import api_token_create, api_token_revoke
 from tests.notifications.graphql.client import URL, GraphQLClient
 
@@ -227,8 +227,12 @@ def test_a_page_defaults_to_the_maximum_size(as_user, settings):
         ),
         ('{ notificationChannels(filter: {nameContains: "a\\u0000b"}) { totalCount } }', {}),
         ("query($n: String) { notificationChannels(filter: {nameContains: $n}) { totalCount } }", {"n": "a\ud800"}),
+        (
+            'mutation($p: JSON!) { emitNotificationEvent(eventType: "notification.test", payload: $p) { __typename } }',
+            {"p": {"message": "ok", "n": float("inf")}},
+        ),
     ],
-    ids=["variable", "nested-variable", "literal", "surrogate-variable"],
+    ids=["variable", "nested-variable", "literal", "surrogate-variable", "infinite-number"],
 )
 def test_text_no_column_can_store_is_refused_before_it_reaches_the_database(as_user, query, variables):
     gql = as_user()
@@ -236,7 +240,7 @@ def test_text_no_column_can_store_is_refused_before_it_reaches_the_database(as_u
     (error,) = response.json()["errors"]
     assert response.status_code == 400
     assert (error["message"], error["extensions"]) == (
-        UNSTORABLE_TEXT_MESSAGE,
+        UNSTORABLE_MESSAGE,
         {"code": "VALIDATION_ERROR"},
     )
 
