@@ -202,16 +202,20 @@ class EmailKind(ChannelKind):
         self, *, channel: Channel, message: RenderedMessage, sender: SmtpSender | None, delivery_id: str
     ) -> SendResult:
         endpoint, from_email = self._route(channel, sender)
-        email = compose(
-            from_email=from_email,
-            to=channel.config["message"]["to_emails"],
-            subject=message.subject,
-            text=message.body,
-            html=message.html,
-            message_id=message_id(delivery_id),
-            date=formatdate(usegmt=True),
-        )
         secrets = self.secret_values(channel=channel, sender=sender)
+        try:
+            email = compose(
+                from_email=from_email,
+                to=channel.config["message"]["to_emails"],
+                subject=message.subject,
+                text=message.body,
+                html=message.html,
+                message_id=message_id(delivery_id),
+                date=formatdate(usegmt=True),
+            )
+        except ValueError as exc:  # an address that cannot be written into a header: the same next time
+            text = redact(f"The message could not be composed: {exc}", secrets=secrets)
+            raise SendFailure(text, code=ErrorCode.SMTP_SEND_FAILED, transient=False) from None
         try:
             if channel.config.get("smtp"):  # the channel writer's choice of server, unlike the provider's relay
                 ssrf.vet_host(endpoint.host, endpoint.port, smtp=True)

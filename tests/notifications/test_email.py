@@ -188,3 +188,17 @@ def test_the_layouts_escape_the_html_part_and_keep_the_text_part_as_written(db):
     assert "&lt;b&gt;RUNNING&lt;/b&gt; &amp; co<br>line 2" in rendered.html
     assert '<a href="https://admin.example.com/"' in rendered.html
     assert "<b>" not in rendered.html
+
+
+def test_an_address_that_cannot_be_composed_is_a_permanent_failure_not_a_crash(db):
+    channel = email_channel(smtp={"host": "127.0.0.1", "port": 9, "use_tls": False})  # never reached
+    # Past the schema (as an edit straight in the database would be): two addresses in one entry.
+    channel.config["message"]["to_emails"] = ["ops@example.com, dev@example.com"]
+    context = build_context(event_type="session.started", payload=SESSION, event_id="e-1")
+    rendered = EmailKind().render(channel=channel, message_template="", subject_template="", context=context)
+
+    with pytest.raises(SendFailure) as caught:
+        EmailKind().send(channel=channel, message=rendered, sender=None, delivery_id="d-1")
+
+    assert (caught.value.code, caught.value.transient) == (ErrorCode.SMTP_SEND_FAILED, False)
+    assert "could not be composed" in caught.value.message
