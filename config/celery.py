@@ -1,3 +1,4 @@
+import gc
 import os
 from typing import Any
 
@@ -38,6 +39,20 @@ def relax_commit_durability(sender: Any, connection: Any, **kwargs: object) -> N
             cursor.execute("SET synchronous_commit TO off")
 
 
+@signals.worker_ready.connect
+@signals.worker_process_init.connect
+def freeze_startup_objects(**kwargs: object) -> None:
+    """Puts what start-up loaded (Django, Celery, the app's modules and settings) out of the cyclic
+    collector's reach, in the worker and in each pool child.
+
+    Otherwise every full collection walks those hundreds of thousands of objects again: 40 to 90 ms
+    in which a worker sends nothing, measured as the worst event-to-delivered latencies. After the
+    freeze a full collection walks only what the tasks allocated. (`gc.freeze`, as the gc docs
+    advise for long-lived processes.)
+    """
+    gc.freeze()
+
+
 @signals.celeryd_init.connect
 def notification_startup(**kwargs: object) -> None:
     # Sent once by the worker program's main process before the pool forks (worker_process_init
@@ -48,3 +63,4 @@ def notification_startup(**kwargs: object) -> None:
 
     connection_created.connect(relax_commit_durability, dispatch_uid="relax_commit_durability")
     worker_startup()
+

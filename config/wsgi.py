@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -14,3 +15,7 @@ application = get_wsgi_application()
 from providers.startup import notification_startup  # noqa: E402
 
 notification_startup(component="web")
+
+# What start-up loaded stays out of the cyclic collector's reach, so that a full collection does
+# not stall requests walking it again (see config/celery.py, freeze_startup_objects).
+gc.freeze()

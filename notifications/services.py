@@ -22,7 +22,7 @@ from core.services import audit_entry_create
 from notifications import dispatch, rendering
 from notifications.channel_kinds import get_kind
 from notifications.channel_kinds.email import NO_SMTP_PROVIDER
-from notifications.delivery import Outcome, attempt_send, template_context
+from notifications.delivery import Outcome, attempt_send, model_from_row, template_context
 from notifications.event_types import NOTIFICATION_TEST, get_event_type, validate_payload
 from notifications.models import Channel, ChannelType, Delivery, DeliveryStatus, Event, Rule
 from notifications.selectors import channel_get, delivery_get, rule_get
@@ -360,15 +360,21 @@ def _matching_rules_sql(vendor: str) -> str:
 def _matching_rules(event_type: str) -> list[Rule]:
     """The enabled rules of enabled channels for `event_type`, each with its channel: one query.
 
-    Written out once per process rather than compiled by the ORM at every emit, where compiling the
-    join cost a third of emit()'s CPU; the partial index `rule_enabled_event_type_idx` serves it.
+    Written out once per process and read with a plain cursor rather than compiled by the ORM at
+    every emit, where compiling the join and building the rows cost half of emit()'s CPU; the
+    partial index `rule_enabled_event_type_idx` serves it.
     """
-    rules = list(Rule.objects.raw(_matching_rules_sql(connection.vendor), [event_type, True, True]))
-    for rule in rules:
-        values = [
-            Channel._meta.get_field(name).to_python(getattr(rule, f"channel__{name}")) for name in _MATCH_CHANNEL_FIELDS
-        ]
+    with connection.cursor() as cursor:
+        cursor.execute(_matching_rules_sql(connection.vendor), [event_type, True, True])
+        rows = cursor.fetchall()
+    width = len(Rule._meta.concrete_fields)
+    channel_fields = [Channel._meta.get_field(name) for name in _MATCH_CHANNEL_FIELDS]
+    rules = []
+    for row in rows:
+        rule = model_from_row(Rule, row[:width])
+        values = [field.to_python(value) for field, value in zip(channel_fields, row[width:], strict=True)]
         rule.channel = Channel.from_db(connection.alias, list(_MATCH_CHANNEL_FIELDS), values)
+        rules.append(rule)
     return rules
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -278,7 +279,45 @@ _pool = SmtpPool()
 
 def _transmit(backend: VerifyingEmailBackend, mail: OutgoingEmail) -> None:
     # What Django's backend does for a message it built, for a message composed already.
-    backend.connection.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
+    connection = backend.connection
+    connection.ehlo_or_helo_if_needed()  # done already after STARTTLS or AUTH, not on a bare connection
+    if connection.has_extn("pipelining"):
+        sendmail_pipelined(connection, mail)
+    else:
+        connection.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
+
+
+_ACCEPTED = (250, 251)
+_START_MAIL_INPUT = 354
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def sendmail_pipelined(connection: smtplib.SMTP, mail: OutgoingEmail) -> None:
+    """`smtplib.SMTP.sendmail` with MAIL, RCPT and DATA in one write, to a server that offers
+    PIPELINING (RFC 2920): one round trip for the envelope rather than one per command, which on a
+    busy worker is most of a message's time. It raises what sendmail raises. No RSET after a
+    refusal: the pool drops a connection after any error, so none is left in an unknown state.
+    """
+    size = f" SIZE={len(mail.data)}" if connection.has_extn("size") else ""
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(mail.envelope_from)}{size}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(recipient)}" for recipient in mail.recipients]
+    connection.send("".join(f"{command}\r\n" for command in [*commands, "DATA"]))
+    # Every reply is read before any is acted on, so that none is left to be taken for another's.
+    sender_reply = connection.getreply()
+    recipient_replies = {recipient: connection.getreply() for recipient in mail.recipients}
+    data_code, data_message = connection.getreply()
+    if sender_reply[0] != 250:
+        raise smtplib.SMTPSenderRefused(*sender_reply, mail.envelope_from)
+    refused = {recipient: reply for recipient, reply in recipient_replies.items() if reply[0] not in _ACCEPTED}
+    if len(refused) == len(mail.recipients):
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data_code != _START_MAIL_INPUT:
+        raise smtplib.SMTPDataError(data_code, data_message)
+    body = _LEADING_DOT.sub(b"..", mail.data)
+    connection.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, message = connection.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, message)
 
 
 def pooled_send(endpoint: SmtpEndpoint, mail: OutgoingEmail) -> None:

@@ -104,10 +104,32 @@ class ReceivedMessage:
 
 @dataclass
 class _RecordingHandler:
+    """Accepts and records messages; `refusals` maps "MAIL", "DATA" or a recipient to a reply."""
+
+    pipelining: bool = False
+    refusals: dict[str, str] = field(default_factory=dict)
     messages: list[ReceivedMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list) -> str:
+        if "MAIL" in self.refusals:
+            return self.refusals["MAIL"]
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list) -> str:
+        if address in self.refusals:
+            return self.refusals[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if "DATA" in self.refusals:
+            return self.refusals["DATA"]
         with self.lock:
             self.messages.append(
                 ReceivedMessage(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), raw=envelope.content)
@@ -130,7 +152,9 @@ class _EphemeralPortController(Controller):
 class SmtpTestServer:
     """A plaintext SMTP server; `tls_cert` adds STARTTLS, `credentials` requires AUTH with them.
 
-    `auth_require_tls=False` lets AUTH run over plaintext (an `insecure=true` relay).
+    `auth_require_tls=False` lets AUTH run over plaintext (an `insecure=true` relay). `pipelining`
+    offers PIPELINING in the EHLO reply; `refusals` maps "MAIL", "DATA" or a recipient address to
+    the reply that refuses it (e.g. "550 5.1.1 unknown").
     """
 
     def __init__(
@@ -139,10 +163,12 @@ class SmtpTestServer:
         tls_cert: SelfSignedCert | None = None,
         credentials: tuple[str, str] | None = None,
         auth_require_tls: bool = True,
+        pipelining: bool = False,
+        refusals: dict[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
         self.auth_attempts: list[tuple[str, bool]] = []
-        self._handler = _RecordingHandler()
+        self._handler = _RecordingHandler(pipelining=pipelining, refusals=refusals or {})
         smtp_options: dict[str, Any] = {"auth_require_tls": auth_require_tls, "server_hostname": "localhost"}
         if tls_cert is not None:
             smtp_options["tls_context"] = tls_cert.server_context()
