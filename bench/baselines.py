@@ -1,9 +1,9 @@
 """The baselines the pipeline is measured against, each a tight loop in the harness process.
 
 (a) a new SMTP connection per message: connect, EHLO, STARTTLS, AUTH, send, QUIT, as a naive
-    channel does; (b) one persistent SMTP connection, secured and authenticated once, sending as
-    the email kind does (MAIL, RCPT and DATA pipelined when the server offers PIPELINING): the
-    ceiling for email; (c) one keep-alive `requests.Session` posting: the ceiling for webhooks. Plus the HTTP
+    channel does; (b) one persistent SMTP connection, secured and authenticated once: the ceiling
+    for email, and (b') the same with MAIL, RCPT and DATA pipelined, as the email kind sends them;
+    (c) one keep-alive `requests.Session` posting: the ceiling for webhooks. Plus the HTTP
     sink alone, driven by a raw-socket client, to show that it is not what limits (c).
 
 Each loop runs until `count` messages or `seconds` have passed, whichever comes first, and returns
@@ -63,15 +63,22 @@ def smtp_per_connection(
 
 
 def smtp_persistent(
-    target: SmtpTarget, *, sender: str, recipients: list[str], message: bytes, count: int, seconds: float
+    target: SmtpTarget,
+    *,
+    sender: str,
+    recipients: list[str],
+    message: bytes,
+    count: int,
+    seconds: float,
+    pipelined: bool = False,
 ) -> float:
-    """(b): one connection, secured and authenticated once; MAIL/RCPT/DATA per message, in one
-    write when the sink offers PIPELINING, as the pipeline sends them."""
+    """(b): one connection, secured and authenticated once; MAIL/RCPT/DATA per message, each
+    command waiting for its reply as smtplib sends them. `pipelined`: the envelope in one write
+    (PIPELINING, which the sink offers), as the email kind sends it."""
     from providers.smtp import OutgoingEmail, sendmail_pipelined
 
     smtp = _connect(target)
     mail = OutgoingEmail(envelope_from=sender, recipients=tuple(recipients), data=message)
-    pipelined = smtp.has_extn("pipelining")
 
     def step() -> None:
         if pipelined:

@@ -695,6 +695,7 @@ def run_baselines(bench: Bench) -> Results:
         sink.collect()
         sent = sink.baseline_messages - sent_before
         results[f"smtp_sink_us.{transport}"] = (sink.cpu_seconds - cpu_before) / max(1, sent) * 1e6
+        results[f"baseline.b_pipelined.{transport}"] = baselines.smtp_persistent(target, **kwargs, pipelined=True)
     http = bench.sinks["http"]
     body, headers = sample_webhook()
     url = f"http://{sinks.HOST}:{http.port}/hook"

@@ -63,4 +63,3 @@ def notification_startup(**kwargs: object) -> None:
 
     connection_created.connect(relax_commit_durability, dispatch_uid="relax_commit_durability")
     worker_startup()
-
