@@ -357,6 +357,16 @@ def _matching_rules_sql(vendor: str) -> str:
     )
 
 
+def _rule_from_row(row: tuple) -> Rule:
+    """A rule and its channel from a row of `_matching_rules_sql` (rule columns, then channel ones)."""
+    width = len(Rule._meta.concrete_fields)
+    rule = model_from_row(Rule, row[:width])
+    channel_fields = [Channel._meta.get_field(name) for name in _MATCH_CHANNEL_FIELDS]
+    values = [field.to_python(value) for field, value in zip(channel_fields, row[width:], strict=True)]
+    rule.channel = Channel.from_db(connection.alias, list(_MATCH_CHANNEL_FIELDS), values)
+    return rule
+
+
 def _matching_rules(event_type: str) -> list[Rule]:
     """The enabled rules of enabled channels for `event_type`, each with its channel: one query.
 
@@ -366,16 +376,11 @@ def _matching_rules(event_type: str) -> list[Rule]:
     """
     with connection.cursor() as cursor:
         cursor.execute(_matching_rules_sql(connection.vendor), [event_type, True, True])
-        rows = cursor.fetchall()
-    width = len(Rule._meta.concrete_fields)
-    channel_fields = [Channel._meta.get_field(name) for name in _MATCH_CHANNEL_FIELDS]
-    rules = []
-    for row in rows:
-        rule = model_from_row(Rule, row[:width])
-        values = [field.to_python(value) for field, value in zip(channel_fields, row[width:], strict=True)]
-        rule.channel = Channel.from_db(connection.alias, list(_MATCH_CHANNEL_FIELDS), values)
-        rules.append(rule)
-    return rules
+        return [_rule_from_row(row) for row in cursor.fetchall()]
+
+
+def _firing_deliveries(event: Event, rules: list[Rule]) -> list[Delivery]:
+    return [Delivery(event=event, rule=rule, channel=rule.channel) for rule in rules if _rule_fires(rule, event)]
 
 
 def _rule_fires(rule: Rule, event: Event) -> bool:
@@ -428,6 +433,67 @@ def _insert_event_and_deliveries(event: Event, deliveries: list[Delivery]) -> No
         obj._state.adding, obj._state.db = False, connection.alias
 
 
+# Each new delivery's id, rule and channel come from the matched rows; its other columns are the
+# same for every one, given once as parameters.
+_PER_MATCH_COLUMNS = {"id": "gen_random_uuid()", "rule_id": "matched.id", "channel_id": "matched.channel_id"}
+
+
+@lru_cache(maxsize=4)
+def _match_and_store_sql(vendor: str) -> str:
+    """Matches the rules and, unless one of them has a condition, stores the event and a delivery
+    per rule; returns the matched rows, each with its new delivery's id (NULL when nothing was
+    stored). Names from the models' metadata, values as parameters."""
+    quote = connection.ops.quote_name
+
+    def cast(field: Any) -> str:
+        return f"CAST(%s AS {field.db_type(connection)})"
+
+    event_fields, delivery_fields = Event._meta.concrete_fields, Delivery._meta.concrete_fields
+    delivery_values = [_PER_MATCH_COLUMNS.get(field.column) or cast(field) for field in delivery_fields]
+    return (
+        f"WITH matched AS ({_matching_rules_sql(vendor)}), "  # noqa: S608
+        "unconditional AS (SELECT NOT EXISTS "
+        f"(SELECT 1 FROM matched WHERE matched.{quote('condition')} <> '') AS ok), "
+        f"stored_event AS (INSERT INTO {quote(Event._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in event_fields)}) "
+        f"SELECT {', '.join(cast(field) for field in event_fields)} FROM unconditional WHERE ok), "
+        f"stored AS (INSERT INTO {quote(Delivery._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in delivery_fields)}) "
+        f"SELECT {', '.join(delivery_values)} FROM matched, unconditional WHERE ok "
+        f"RETURNING {quote('id')}, {quote('rule_id')}) "
+        "SELECT matched.*, stored.id FROM matched LEFT JOIN stored ON stored.rule_id = matched.id"
+    )
+
+
+def _match_and_store(event: Event) -> tuple[list[Rule], list[Delivery] | None]:
+    """The rules matching the event, and its deliveries, stored with it in one statement, atomic
+    on its own: no transaction round trips. The deliveries are None, and nothing is stored, when
+    a rule has a condition, which only Python can evaluate (PostgreSQL)."""
+    template = Delivery(event=event)
+    fields = Delivery._meta.concrete_fields
+    _, event_values = _insert_row(event)
+    _, delivery_values = _insert_row(template)
+    constants = [
+        value for field, value in zip(fields, delivery_values, strict=True) if field.column not in _PER_MATCH_COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _match_and_store_sql(connection.vendor), [event.event_type, True, True, *event_values, *constants]
+        )
+        rows = cursor.fetchall()
+    rules = [_rule_from_row(row[:-1]) for row in rows]
+    if any(row[-1] is None for row in rows):
+        return rules, None
+    event._state.adding, event._state.db = False, connection.alias
+    deliveries = []
+    for rule, row in zip(rules, rows, strict=True):
+        delivery = Delivery(**{field.attname: getattr(template, field.attname) for field in fields})
+        delivery.id, delivery.rule, delivery.channel = row[-1], rule, rule.channel
+        delivery._state.adding, delivery._state.db = False, connection.alias
+        deliveries.append(delivery)
+    return rules, deliveries
+
+
 def emit(
     *,
     actor: Any,
@@ -440,8 +506,9 @@ def emit(
 
     A repeated idempotency key returns the first event and its deliveries and queues nothing; two
     concurrent emits with one key are settled by the unique constraint. Matching costs one query
-    however many rules there are; on PostgreSQL, an event without a key is then stored with its
-    deliveries in one statement.
+    however many rules there are. On PostgreSQL an event without a key is matched and stored with
+    its deliveries in that one statement; when a matching rule has a condition, it is stored in a
+    second one, once Python has evaluated the conditions.
     """
     require_permission(actor, "notifications.add_event")
     reject_unstorable(payload, field="payload")  # first: a schema error would quote a bad key
@@ -450,14 +517,13 @@ def emit(
     event = Event(
         event_type=event_type, payload=payload, idempotency_key=key, occurred_at=_clean_occurred_at(occurred_at)
     )
-    deliveries = [
-        Delivery(event=event, rule=rule, channel=rule.channel)
-        for rule in _matching_rules(event_type)
-        if _rule_fires(rule, event)
-    ]
     if key is None and connection.vendor == "postgresql":
-        _insert_event_and_deliveries(event, deliveries)
+        rules, stored = _match_and_store(event)
+        deliveries = stored if stored is not None else _firing_deliveries(event, rules)
+        if stored is None:
+            _insert_event_and_deliveries(event, deliveries)
     else:
+        deliveries = _firing_deliveries(event, _matching_rules(event_type))
         with transaction.atomic():
             try:
                 with transaction.atomic():

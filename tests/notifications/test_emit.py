@@ -61,6 +61,46 @@ def test_matching_costs_the_same_queries_whatever_the_number_of_rules(
     assert Event.objects.get(pk=result.event.pk).payload == SESSION
 
 
+@pytest.mark.parametrize("rules", [0, 1, 50])
+def test_without_conditions_an_event_is_matched_and_stored_with_its_deliveries_in_one_statement(
+    rules, django_assert_num_queries, require_postgres
+):
+    channel = webhook_channel(URL)
+    made = [rule(channel, name=f"r{index}") for index in range(rules)]
+    rule(channel, name="other type", event_type="session.terminated")
+
+    with django_assert_num_queries(1):
+        result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert sorted(d.rule_id for d in result.deliveries) == sorted(r.id for r in made)
+    assert all(d.channel_id == channel.id and d.event_id == result.event.pk for d in result.deliveries)
+    stored = Delivery.objects.filter(event_id=result.event.pk)
+    assert sorted(stored.values_list("pk", "rule_id", "created_at")) == sorted(
+        (d.pk, d.rule_id, d.created_at) for d in result.deliveries
+    )
+    assert set(stored.values_list("status", "attempts", "channel_id")) == (
+        {("pending", 0, channel.id)} if rules else set()
+    )
+    assert Event.objects.get(pk=result.event.pk).payload == SESSION
+
+
+def test_one_conditional_rule_among_plain_ones_stores_nothing_until_the_conditions_are_evaluated(
+    django_assert_num_queries, require_postgres
+):
+    channel = webhook_channel(URL)
+    plain = rule(channel, name="plain")
+    firing = rule(channel, name="firing", condition="status == 'RUNNING'")
+    rule(channel, name="silent", condition="status == 'TERMINATED'")
+
+    # The matching statement stores nothing when a rule has a condition; the second stores the rest.
+    with django_assert_num_queries(2):
+        result = emit(actor=ACTOR, event_type="session.started", payload=SESSION)
+
+    assert sorted(d.rule_id for d in result.deliveries) == sorted([plain.id, firing.id])
+    assert Event.objects.count() == 1
+    assert sorted(Delivery.objects.values_list("rule_id", flat=True)) == sorted([plain.id, firing.id])
+
+
 def test_an_event_with_a_key_is_stored_in_one_transaction(django_assert_num_queries, require_postgres):
     rule(webhook_channel(URL))
 
