@@ -484,6 +484,20 @@ class Bench:
         cpu = sum(worker.cpu_seconds() for worker in self.workers) - cpu_before
         return len(ids) / (max(*received, drained) - started), cpu / len(ids) * 1000
 
+    def end_to_end(self, route: str) -> float:
+        """Events/s from emit() to delivered with the producers and the workers on the machine
+        together, as in the latency runs: N events emitted flat out by EMITTER_PROCESSES producer
+        processes while the workers deliver them. Ends when the last has reached its sink."""
+        assert self.fixtures is not None
+        only_route(self.fixtures, route)
+        vacuum_tables()
+        sink = self.sink_for(route)
+        sink.reset()
+        start = time.time() + 1  # time to fork and connect: the producers are ready when it starts
+        emitted, _ = _emit_from_producers([start] * self.options.events)
+        received = wait_for(sink, list(emitted), timeout=max(60.0, self.options.events / 10), workers=self.workers)
+        return len(emitted) / (max(received) - start)
+
     def latency(self, route: str, rate: float) -> dict[str, float]:
         """p50/p95/p99 of event-to-delivered at `rate` events/s, open loop, from EMITTER_PROCESSES
         producer processes (as a service's producers are: one Python process cannot emit much more
@@ -495,17 +509,7 @@ class Bench:
         sink.reset()
         count = max(20, round(rate * self.options.latency_seconds))
         start = time.time() + 0.5
-        scheduled = [start + i / rate for i in range(count)]
-        from django.db import connections
-
-        connections.close_all()  # the forked emitters open their own
-        # As the service's own processes do after start-up (config/wsgi.py, config/celery.py): the
-        # emitters' full collections then skip what the harness loaded, which would stall them.
-        gc.freeze()
-        with multiprocessing.get_context("fork").Pool(EMITTER_PROCESSES) as pool:
-            shares = pool.map(_emit_on_schedule, [scheduled[i::EMITTER_PROCESSES] for i in range(EMITTER_PROCESSES)])
-        emitted = {delivery_id: at for share_emitted, _ in shares for delivery_id, at in share_emitted.items()}
-        lags = sorted(lag * 1000 for _, share_lags in shares for lag in share_lags)
+        emitted, lags = _emit_from_producers([start + i / rate for i in range(count)])
         ids = list(emitted)
         received = wait_for(sink, ids, timeout=60, workers=self.workers)
         latencies = sorted((at - emitted[delivery_id]) * 1000 for delivery_id, at in zip(ids, received, strict=True))
@@ -514,8 +518,23 @@ class Bench:
             "p50": percentile(latencies, 50),
             "p95": percentile(latencies, 95),
             "p99": percentile(latencies, 99),
-            "emit_lag_p99": percentile(lags, 99),
+            "emit_lag_p99": percentile(sorted(lag * 1000 for lag in lags), 99),
         }
+
+
+def _emit_from_producers(scheduled: list[float]) -> tuple[dict[str, float], list[float]]:
+    """Emits one event at each scheduled time (time.time()) from EMITTER_PROCESSES forked producer
+    processes; returns each delivery id's scheduled time, and how late each emit started."""
+    from django.db import connections
+
+    connections.close_all()  # the forked emitters open their own
+    # As the service's own processes do after start-up (config/wsgi.py, config/celery.py): the
+    # emitters' full collections then skip what the harness loaded, which would stall them.
+    gc.freeze()
+    with multiprocessing.get_context("fork").Pool(EMITTER_PROCESSES) as pool:
+        shares = pool.map(_emit_on_schedule, [scheduled[i::EMITTER_PROCESSES] for i in range(EMITTER_PROCESSES)])
+    emitted = {delivery_id: at for share_emitted, _ in shares for delivery_id, at in share_emitted.items()}
+    return emitted, [lag for _, share_lags in shares for lag in share_lags]
 
 
 def _emit_on_schedule(scheduled: list[float]) -> tuple[dict[str, float], list[float]]:
@@ -748,10 +767,14 @@ def run_once(bench: Bench, progress: Callable[[str], None]) -> Results:
                     f"  {route}: {results[f'{route}.w{count}']:.0f} deliveries/s, "
                     f"{results[f'{route}.w{count}.cpu_ms']:.2f} ms worker CPU each"
                 )
-        progress("latency at half and at a quarter of capacity")
+        progress("end to end, 2 worker processes: emit() and delivery on the machine together")
         for route in routes:
-            for share, prefix in ((2, "latency"), (4, "latency_quarter")):
-                measured = bench.latency(route, rate=results[f"{route}.w2"] / share)
+            results[f"{route}.e2e"] = bench.end_to_end(route)
+            progress(f"  {route}: {results[f'{route}.e2e']:.0f} events/s")
+        progress("latency at half of the end-to-end capacity, and at half of the delivery capacity")
+        for route in routes:
+            for capacity, prefix in ((f"{route}.e2e", "latency"), (f"{route}.w2", "latency_drain")):
+                measured = bench.latency(route, rate=results[capacity] / 2)
                 results.update({f"{prefix}.{route}.{key}": value for key, value in measured.items()})
                 progress(
                     f"  {route}: p50/p99 {measured['p50']:.0f}/{measured['p99']:.0f} ms at {measured['rate']:.0f}/s, "
