@@ -3,6 +3,7 @@
 import pytest
 
 from core.errors import ValidationError
+from notifications import rendering
 from notifications.rendering import RenderError, render, render_subject
 from tests.notifications.builders import rule, webhook_channel
 
@@ -74,3 +75,22 @@ def test_ordinary_templates_are_accepted():
         condition="status in ['RUNNING', 'PENDING'] and cluster_mode != 'multi-node'",
     )
     assert saved.pk
+
+
+def test_a_template_is_compiled_once_per_source_and_each_render_gets_its_own_variables(monkeypatch):
+    compiled = []
+    original = rendering.TEXT_ENV.from_string
+
+    def counting(source, *args, **kwargs):
+        compiled.append(source)
+        return original(source, *args, **kwargs)
+
+    monkeypatch.setattr(rendering.TEXT_ENV, "from_string", counting)
+    source = "Session {{ session_id }} is {{ status }} (compiled once)"
+
+    outputs = [render(source, {"session_id": f"s-{index}", "status": "RUNNING"}) for index in range(3)]
+
+    assert outputs == [f"Session s-{index} is RUNNING (compiled once)" for index in range(3)]
+    assert compiled == [source]
+    assert render(source + "!", {"session_id": "s-9", "status": "DONE"}) == "Session s-9 is DONE (compiled once)!"
+    assert compiled == [source, source + "!"]
