@@ -69,14 +69,19 @@ class Rule(models.Model):
 
 class Event(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event_type = models.CharField(max_length=128, db_index=True)
+    event_type = models.CharField(max_length=128)
     payload = models.JSONField(default=dict)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # NULL rather than "" when absent: the unique constraint below admits any number of NULLs.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-received_at"]
+        # Declared here rather than with db_index/unique on the fields, which on PostgreSQL would add
+        # a second, LIKE-only index to each that no query uses and every emit() would maintain.
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="event_idempotency_key_unique")]
+        indexes = [models.Index(fields=["event_type"], name="event_type_idx")]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.id}"
@@ -102,7 +107,8 @@ class Delivery(models.Model):
     """One event delivered through one rule. Claimed atomically by a worker before it sends."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique (event, rule) constraint's index starts with it.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     rule = models.ForeignKey(Rule, on_delete=models.SET_NULL, null=True, related_name="deliveries")
     channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, related_name="deliveries")
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
