@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,3 +13,6 @@ application = get_asgi_application()
 from providers.startup import notification_startup  # noqa: E402
 
 notification_startup(component="web")
+
+# What start-up loaded stays out of the cyclic collector's reach (see config/celery.py).
+gc.freeze()
