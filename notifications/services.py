@@ -314,7 +314,10 @@ def _clean_idempotency_key(value: Any) -> str | None:
 def _clean_occurred_at(value: Any) -> datetime:
     if value is None:
         return timezone.now()
-    parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, e.g. February 30th or hour 25
+        parsed = None
     if parsed is None:
         raise ValidationError.for_field("occurred_at", "Expected an ISO 8601 date-time.")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)

@@ -173,6 +173,14 @@ def test_occurred_at_defaults_to_now_and_accepts_iso_strings():
     assert error.value.code == ErrorCode.VALIDATION_ERROR and "occurred_at" in error.value.fields
 
 
+@pytest.mark.parametrize("impossible", ["2026-02-30T09:30:00Z", "2026-01-13T25:00:00Z", "0000-01-13T09:30:00Z"])
+def test_a_well_formed_but_impossible_occurred_at_is_a_validation_error_and_nothing_is_stored(impossible):
+    with pytest.raises(ValidationError) as error:
+        emit(actor=ACTOR, event_type="session.started", payload=SESSION, occurred_at=impossible)
+    assert error.value.code == ErrorCode.VALIDATION_ERROR and "occurred_at" in error.value.fields
+    assert Event.objects.count() == 0
+
+
 def test_emitting_needs_the_add_event_permission(make_user, anonymous):
     with pytest.raises(NotAuthenticated):
         emit(actor=anonymous, event_type="session.started", payload=SESSION)

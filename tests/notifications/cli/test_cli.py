@@ -176,6 +176,8 @@ ERRORS = [
     (["event", "emit", "--event-type", "no.such.type", "--payload", "{}"], 1, "VALIDATION_ERROR", "no.such.type"),
     (["event", "emit", "--event-type", "session.started", "--payload", '{"session_id": "s"}'],
      1, "VALIDATION_ERROR", "payload.status"),
+    (["event", "emit", "--event-type", "notification.test", "--payload", '{"message": "m"}',
+      "--occurred-at", "2026-02-30T09:30:00Z"], 1, "VALIDATION_ERROR", "occurred_at"),
     (["delivery", "retry", "{sent}"], 1, "DELIVERY_NOT_RETRYABLE", "sent"),
 ]  # fmt: skip
 
