@@ -473,10 +473,9 @@ def _static_problem(tree: nodes.Template) -> str | None:
 
 
 @lru_cache(maxsize=2048)
-@lru_cache(maxsize=512)
 def _compile(source: str, kind: str) -> Any:
     """The compiled template (or expression), once per process and source: Jinja2's `from_string`
-    parses and compiles on every call, which cost several times the rendering itself. A compiled
+    parses and compiles on every call, which costs several times the rendering itself. A compiled
     template keeps no state between renders, so one serves every delivery and thread."""
     env = HTML_ENV if kind == "html" else TEXT_ENV
     if kind == "expression":
