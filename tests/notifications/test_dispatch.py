@@ -62,6 +62,22 @@ def test_one_task_per_channel_while_one_waits(celery_broker, two_channels, djang
     assert 0 < ttl <= dispatch.FLAG_TTL_MS
 
 
+def test_every_emit_leaves_one_wake_up_token_that_one_waiting_drain_takes(
+    celery_broker,  # noqa: F811
+    two_channels,
+    django_capture_on_commit_callbacks,
+):
+    deliveries = emit_committed(django_capture_on_commit_callbacks, count=3)
+    channel_ids = {delivery.channel_id for delivery in deliveries}
+
+    for channel_id in channel_ids:
+        wake = f"{dispatch.WAKE_PREFIX}{channel_id}"
+        assert celery_broker.llen(wake) == dispatch.WAKE_TOKENS_KEPT  # three emits, one token kept
+        assert 0 < celery_broker.pttl(wake) <= dispatch.WAKE_TTL_MS
+        assert dispatch.wait_for_more(channel_id, 0.1) is True
+        assert dispatch.wait_for_more(channel_id, 0.1) is False  # taken: the next wait times out
+
+
 def test_a_drain_holding_the_flag_sends_what_was_emitted_meanwhile_and_then_lets_tasks_through(
     celery_broker,  # noqa: F811
     two_channels,
