@@ -47,6 +47,7 @@ def test_messages_arrive_whole_with_or_without_pipelining_and_the_connection_is_
     finally:
         close_pooled(endpoint(server.port))
     assert len(server.messages) == 3
+    assert server.ehlos == 1  # one connection for the three
     for received in server.messages:
         assert (received.mail_from, received.rcpt_tos) == ("alerts@example.com", list(RECIPIENTS))
         assert received.message["Subject"] == "pipelined"
@@ -59,6 +60,11 @@ def test_a_refused_sender_is_a_permanent_failure_and_the_next_send_works(pipelin
         pooled_send(endpoint(server.port), MAIL)
     assert (error.value.code, error.value.transient, error.value.smtp_code) == (ErrorCode.SMTP_SEND_FAILED, False, 550)
     assert server.messages == []
+
+    server.refusals.clear()
+    pooled_send(endpoint(server.port), MAIL)
+    assert len(server.messages) == 1
+    assert server.ehlos == 2  # on a new connection: the one that saw the refusal was dropped
 
 
 @pytest.mark.parametrize(("reply", "transient"), [("550 5.1.1 unknown", False), ("451 4.3.0 try later", True)])
@@ -79,10 +85,14 @@ def test_one_recipient_refused_still_sends_to_the_other(pipelining_server):
 
 def test_a_message_refused_after_its_data_is_a_failure_and_the_connection_is_replaced(pipelining_server):
     server = pipelining_server(refusals={"DATA": "554 5.6.0 content rejected"})
-    for _ in range(2):  # the second goes out on a new connection: the refused one was dropped
-        with pytest.raises(SmtpError) as error:
-            pooled_send(endpoint(server.port), MAIL)
-        assert (error.value.transient, error.value.smtp_code) == (False, 554)
+    with pytest.raises(SmtpError) as error:
+        pooled_send(endpoint(server.port), MAIL)
+    assert (error.value.transient, error.value.smtp_code) == (False, 554)
+
+    server.refusals.clear()
+    pooled_send(endpoint(server.port), MAIL)
+    assert len(server.messages) == 1
+    assert server.ehlos == 2  # on a new connection: the refused one was dropped
 
 
 class _WithholdingServer:

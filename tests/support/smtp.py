@@ -109,10 +109,13 @@ class _RecordingHandler:
     pipelining: bool = False
     refusals: dict[str, str] = field(default_factory=dict)
     messages: list[ReceivedMessage] = field(default_factory=list)
+    ehlos: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list:
         session.host_name = hostname
+        with self.lock:
+            self.ehlos += 1
         return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list) -> str:
@@ -154,7 +157,7 @@ class SmtpTestServer:
 
     `auth_require_tls=False` lets AUTH run over plaintext (an `insecure=true` relay). `pipelining`
     offers PIPELINING in the EHLO reply; `refusals` maps "MAIL", "DATA" or a recipient address to
-    the reply that refuses it (e.g. "550 5.1.1 unknown").
+    the reply that refuses it (e.g. "550 5.1.1 unknown"). `ehlos` counts the EHLOs received.
     """
 
     def __init__(
@@ -188,6 +191,17 @@ class SmtpTestServer:
     def messages(self) -> list[ReceivedMessage]:
         with self._handler.lock:
             return list(self._handler.messages)
+
+    @property
+    def ehlos(self) -> int:
+        """EHLOs received: one per plaintext connection (STARTTLS adds a second on its connection)."""
+        with self._handler.lock:
+            return self._handler.ehlos
+
+    @property
+    def refusals(self) -> dict[str, str]:
+        """The refusals in force; a test may change them between sends."""
+        return self._handler.refusals
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         if not isinstance(auth_data, LoginPassword) or self.credentials is None:
